@@ -1,0 +1,44 @@
+# Two commands matter: `make demo` runs the whole method on the lab inventory,
+# `make test` runs every test. Both install what they need into .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+LINK := collections/ansible_collections/zerotrust/microseg
+INVENTORY ?= inventories/lab/hosts.yml
+
+.PHONY: demo test unit integration sanity lint changelog bench clean
+
+demo: $(VENV)/.installed $(LINK)
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml $(ARGS)
+
+test: unit integration sanity lint changelog
+
+unit: $(VENV)/.installed $(LINK)
+	$(BIN)/python -m pytest -q tests/unit
+
+integration: $(VENV)/.installed $(LINK)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -n 2 tests/integration
+
+sanity: $(VENV)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" tools/ansible-test.sh
+
+lint: $(VENV)/.installed $(LINK)
+	$(BIN)/ansible-lint --offline -q
+
+changelog: $(VENV)/.installed
+	$(BIN)/antsibull-changelog lint
+
+bench: $(VENV)/.installed $(LINK)
+	$(BIN)/python bench/apply_directory.py
+
+$(VENV)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(LINK):
+	mkdir -p $(dir $(LINK))
+	ln -sfn ../../.. $(LINK)
+
+clean:
+	rm -rf $(VENV) collections tests/output .ansible

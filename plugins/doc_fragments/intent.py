@@ -1,0 +1,63 @@
+"""Options shared by the modules that read declared intent (CONTRACT §3)."""
+
+
+class ModuleDocFragment:
+    DOCUMENTATION = r"""
+options:
+  dialect:
+    description: Policy dialect to render (C(microseg_dialect)).
+    type: str
+    default: calico
+    choices: [calico, kubernetes]
+  calico_version:
+    description:
+      - Calico version of the target (C(microseg_calico_version)).
+      - Below C(3.32) policies in non-default tiers are named C(<tier>.<name>).
+    type: str
+    default: "3.32"
+  calico_edition:
+    description:
+      - C(oss) cannot match domain names, so domain destinations widen to any address outside the cluster on the row's port.
+      - C(enterprise) renders GlobalNetworkSets with C(allowedEgressDomains).
+    type: str
+    default: oss
+    choices: [oss, enterprise]
+  tenants:
+    description: Tenant security domains (C(microseg_tenants)), each with C(name), C(namespaces) and optional C(pci).
+    type: list
+    elements: dict
+    default: []
+  apps:
+    description:
+      - Applications in scope (C(microseg_apps)), each with C(name), C(namespace), optional C(tenant),
+        C(identity_label) (default C(app)), C(tier) (C(appsec) or C(application)) and C(flows) (a path or an inline list).
+    type: list
+    elements: dict
+    default: []
+  trusted_domains:
+    description: Domains every in-scope pod may reach (C(microseg_trusted_domains)).
+    type: list
+    elements: str
+    default: []
+  threat_nets:
+    description: CIDRs no pod of the cluster may reach (C(microseg_threat_nets)).
+    type: list
+    elements: str
+    default: []
+  dns:
+    description: The cluster resolver, C(namespace), C(selector) and C(port) (C(microseg_dns)).
+    type: dict
+  cluster_cidrs:
+    description: Pod and service networks, what "outside the cluster" excludes (C(microseg_cluster_cidrs)).
+    type: list
+    elements: str
+  observed_flows:
+    description: Flow tables (paths) or flows (mappings) seen in the cluster (C(microseg_observed_flows)).
+    type: list
+    elements: raw
+    default: []
+  base_dir:
+    description: Directory that relative paths in the intent are relative to, normally C(inventory_dir).
+    type: path
+    default: .
+"""

@@ -1,0 +1,315 @@
+"""Calico renderer: security domains -> projectcalico.org/v3 Tiers, policies and network sets.
+
+Shape of the set (tier order in brackets; a lower order runs first):
+
+* ``security`` [200] guardrails: threat nets denied for every pod; trusted domains allowed;
+  per PCI scope and per tenant a policy that Passes what stays inside (same tenant, DNS,
+  declared flows) and a *boundary* policy that Passes (deploy) or Denies (enforce) every
+  other in-cluster peer; ``security-default-pass`` hands the rest down.
+* ``platform`` [300]: cluster DNS for every in-scope pod; ``platform-default-pass``.
+* ``application`` [400]: one namespaced policy per namespace with its declared flows.
+* ``appsec`` [500]: one namespaced policy per workload identity with its declared flows.
+* ``default``: per security domain (tenant, or namespace without tenant) a catch-all that
+  Allows (deploy, fail-safe) or Denies (enforce).
+
+Every application tier ends in a pass-all, so deploy never cuts a flow; enforce only flips
+the boundary and default catch-alls.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+
+from ansible_collections.zerotrust.microseg.plugins.module_utils import selector as sel
+from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import MANAGED_BY, POSTURE_LABEL, TIER_LABEL
+
+API_VERSION = "projectcalico.org/v3"
+NS_LABEL = "projectcalico.org/name"
+SET_LABEL = "zerotrust.microseg/network-set"
+TIER_ORDERS = {"security": 200, "platform": 300, "application": 400, "appsec": 500}
+PASS_ALL_ORDER = 10000
+ORDERS = {
+    "threat-nets": 0,
+    "trusted-domains": 100,
+    "pci": 200,
+    "pci-boundary": 250,
+    "tenant": 300,
+    "tenant-boundary": 350,
+    "dns": 100,
+    "workload": 100,
+    "catch-all": 100,
+}
+
+
+def _namespaces(namespaces):
+    namespaces = sorted(set(namespaces))
+    if len(namespaces) == 1:
+        return sel.eq(NS_LABEL, namespaces[0])
+    return sel.in_set(NS_LABEL, namespaces)
+
+
+def set_slug(domain):
+    """A stable, valid object name and label value for the set holding ``domain``."""
+    slug = domain.replace("*", "wildcard").lower()
+    slug = re.sub(r"[^a-z0-9.-]", "-", slug).strip("-.")
+    if len(slug) > 50:
+        slug = slug[:40].rstrip("-.") + "-" + hashlib.sha256(domain.encode()).hexdigest()[:8]
+    return "domain-" + slug
+
+
+class CalicoRenderer:
+    """Renders one intent; keeps the per-run facts (naming, edition, widenings) in one place."""
+
+    def __init__(self, intent, flows, posture):
+        self.intent = intent
+        self.flows = flows
+        self.posture = posture
+        self.enforced = posture == "enforced"
+        self.prefix_names = tuple(intent.calico_version) < (3, 32)
+        self.enterprise = intent.edition == "enterprise"
+        self.warnings = []
+        self.domain_sets = {}  # slug -> (domain, tier)
+        self.namespace_tiers = intent.namespace_tiers
+        self.identity = intent.identity_labels
+
+    # -- object shells ---------------------------------------------------------------
+    def _labels(self, tier, posture=False):
+        labels = {MANAGED_BY[0]: MANAGED_BY[1], TIER_LABEL: tier}
+        if posture:
+            labels[POSTURE_LABEL] = self.posture
+        return labels
+
+    def _policy(self, kind, tier, name, order, spec, namespace=None, posture=False):
+        labels = self._labels(tier, posture)
+        labels["projectcalico.org/tier"] = tier
+        metadata = {"name": "%s.%s" % (tier, name) if self.prefix_names else name, "labels": labels}
+        if namespace:
+            metadata["namespace"] = namespace
+        body = {"tier": tier, "order": order}
+        body.update(spec)
+        body["types"] = [t for t, key in (("Ingress", "ingress"), ("Egress", "egress")) if key in body]
+        return {"apiVersion": API_VERSION, "kind": kind, "metadata": metadata, "spec": body}
+
+    def _gnp(self, tier, name, order, spec, posture=False):
+        return self._policy("GlobalNetworkPolicy", tier, name, order, spec, posture=posture)
+
+    def _pass_all(self, tier, namespaces=None):
+        spec = {"selector": "all()"}
+        if namespaces is not None:
+            spec["namespaceSelector"] = _namespaces(namespaces)
+        spec["ingress"] = [{"action": "Pass"}]
+        spec["egress"] = [{"action": "Pass"}]
+        return self._gnp(tier, "%s-default-pass" % tier, PASS_ALL_ORDER, spec)
+
+    # -- peers and rules -------------------------------------------------------------
+    def peer(self, endpoint, local_ns=None, tier=None, flow=None):
+        """EntityRule for ``endpoint`` seen from a policy in ``local_ns`` (None: a global policy)."""
+        if endpoint.kind == "workload":
+            entity = {"selector": sel.eq(endpoint.key, endpoint.value)}
+            if endpoint.namespace != local_ns:
+                entity["namespaceSelector"] = sel.eq(NS_LABEL, endpoint.namespace)
+            return entity
+        if endpoint.kind == "namespace":
+            if endpoint.namespace == local_ns:
+                return {"selector": "all()"}
+            return {"namespaceSelector": sel.eq(NS_LABEL, endpoint.namespace)}
+        if endpoint.kind == "net":
+            return {"nets": [endpoint.net]}
+        if self.enterprise:
+            slug = set_slug(endpoint.domain)
+            self.domain_sets.setdefault(slug, (endpoint.domain, tier))
+            entity = {"selector": sel.eq(SET_LABEL, slug)}
+            if local_ns is not None:
+                entity["namespaceSelector"] = "global()"
+            return entity
+        if flow is not None:
+            self._widened(flow)
+        return {"notNets": list(self.intent.cluster_cidrs)}
+
+    def _widened(self, flow):
+        note = ("%s -> %s on %s: the oss edition cannot match domain names; allowed to any address outside %s on that port"
+                % (flow.source.notation(self.identity), flow.destination.notation(self.identity), flow.port_notation(),
+                   ", ".join(self.intent.cluster_cidrs)))
+        if note not in self.warnings:
+            self.warnings.append(note)
+
+    @staticmethod
+    def _ports(entity, flow):
+        entity = dict(entity)
+        entity["ports"] = [flow.calico_port()]
+        return entity
+
+    def ingress_rule(self, action, flow, local_ns, narrow=False, tier=None):
+        """Rule at the destination: ``narrow`` adds the destination's own selector (namespace-wide policies)."""
+        destination = {}
+        if narrow and flow.destination.kind == "workload":
+            destination["selector"] = sel.eq(flow.destination.key, flow.destination.value)
+        if local_ns is None:
+            destination.update(self.peer(flow.destination))
+        return {"action": action, "protocol": flow.protocol, "source": self.peer(flow.source, local_ns, tier, flow),
+                "destination": self._ports(destination, flow)}
+
+    def egress_rule(self, action, flow, local_ns, narrow=False, tier=None):
+        """Rule at the source: ``narrow`` adds the source's own selector (namespace-wide policies)."""
+        source = {}
+        if narrow and flow.source.kind == "workload":
+            source["selector"] = sel.eq(flow.source.key, flow.source.value)
+        if local_ns is None:
+            source.update(self.peer(flow.source))
+        rule = {"action": action, "protocol": flow.protocol}
+        if source:
+            rule["source"] = source
+        rule["destination"] = self._ports(self.peer(flow.destination, local_ns, tier, flow), flow)
+        return rule
+
+    def dns_rules(self, action):
+        dns = self.intent.dns
+        return [{"action": action, "protocol": proto,
+                 "destination": {"selector": dns.selector, "namespaceSelector": sel.eq(NS_LABEL, dns.namespace), "ports": [dns.port]}}
+                for proto in ("UDP", "TCP")]
+
+    # -- tiers -----------------------------------------------------------------------
+    def tiers(self):
+        return [{"apiVersion": API_VERSION, "kind": "Tier", "metadata": {"name": tier, "labels": self._labels(tier)},
+                 "spec": {"order": order}} for tier, order in TIER_ORDERS.items()]
+
+    def security(self):
+        intent, objects = self.intent, []
+        if intent.threat_nets:
+            objects.append(self._network_set("threat-nets", "security", {"nets": list(intent.threat_nets)}))
+            objects.append(self._gnp("security", "threat-nets-deny", ORDERS["threat-nets"], {
+                "selector": "all()",
+                "egress": [{"action": "Deny", "destination": {"selector": sel.eq(SET_LABEL, "threat-nets")}}]}))
+        in_scope = intent.in_scope_namespaces
+        if intent.trusted_domains and in_scope:
+            if self.enterprise:
+                objects.append(self._network_set("trusted-domains", "security", {"allowedEgressDomains": list(intent.trusted_domains)}))
+                rule = {"action": "Allow", "destination": {"selector": sel.eq(SET_LABEL, "trusted-domains")}}
+            else:
+                rule = {"action": "Allow", "protocol": "TCP", "destination": {"notNets": list(intent.cluster_cidrs), "ports": [443]}}
+                note = ("trusted domains %s: the oss edition cannot match domain names; allowed to any address outside %s on 443/TCP"
+                        % (", ".join(intent.trusted_domains), ", ".join(intent.cluster_cidrs)))
+                self.warnings.append(note)
+            objects.append(self._gnp("security", "trusted-domains", ORDERS["trusted-domains"], {
+                "selector": "all()", "namespaceSelector": _namespaces(in_scope), "egress": [rule]}))
+        for tenant in intent.tenants:
+            if tenant.pci:
+                objects.extend(self._guardrail("tenant-%s-pci" % tenant.name, tenant.namespaces, "pci", pci=True))
+            objects.extend(self._guardrail("tenant-%s" % tenant.name, tenant.namespaces, "tenant", pci=False))
+        objects.append(self._pass_all("security"))
+        return objects
+
+    def _guardrail(self, name, namespaces, kind, pci):
+        """A Pass policy for what may cross the boundary and the boundary itself."""
+        inside = set(namespaces)
+        ns_selector = _namespaces(namespaces)
+        ingress, egress = [], []
+        if not pci:
+            ingress.append({"action": "Pass", "source": {"namespaceSelector": ns_selector}})
+            egress.append({"action": "Pass", "destination": {"namespaceSelector": ns_selector}})
+        egress.extend(self.dns_rules("Pass"))
+        for flow in self.flows:
+            src_in = flow.source.namespace in inside and not flow.source.is_external
+            dst_in = flow.destination.namespace in inside and not flow.destination.is_external
+            if dst_in and (pci or not src_in) and not flow.source.is_external:
+                ingress.append(self.ingress_rule("Pass", flow, None))
+            if src_in and (pci or not dst_in) and not flow.destination.is_external:
+                egress.append(self.egress_rule("Pass", flow, None))
+        selector = sel.eq(*PCI) if pci else "all()"
+        spec = {"selector": selector, "namespaceSelector": ns_selector}
+        if ingress:
+            spec["ingress"] = ingress
+        spec["egress"] = egress
+        action = "Deny" if self.enforced else "Pass"
+        boundary = {"selector": selector, "namespaceSelector": ns_selector,
+                    "ingress": [{"action": action, "source": {"namespaceSelector": "all()"}}],
+                    "egress": [{"action": action, "destination": {"namespaceSelector": "all()"}}]}
+        return [self._gnp("security", name, ORDERS[kind], spec),
+                self._gnp("security", name + "-boundary", ORDERS[kind + "-boundary"], boundary, posture=True)]
+
+    def platform(self):
+        in_scope = self.intent.in_scope_namespaces
+        if not in_scope:
+            return []
+        dns = self._gnp("platform", "cluster-dns", ORDERS["dns"], {
+            "selector": "all()", "namespaceSelector": _namespaces(in_scope), "egress": self.dns_rules("Allow")})
+        return [dns, self._pass_all("platform", in_scope)]
+
+    def _local_flows(self, namespace):
+        """Declared flows that a policy in ``namespace`` must allow: (ingress flows, egress flows)."""
+        ingress = [f for f in self.flows if not f.destination.is_external and f.destination.namespace == namespace]
+        egress = [f for f in self.flows if not f.source.is_external and f.source.namespace == namespace]
+        return ingress, egress
+
+    def application(self):
+        namespaces = sorted(ns for ns, tier in self.namespace_tiers.items() if tier == "application")
+        objects = []
+        for namespace in namespaces:
+            ingress, egress = self._local_flows(namespace)
+            spec = {"selector": "all()",
+                    "ingress": [self.ingress_rule("Allow", f, namespace, narrow=True, tier="application") for f in ingress],
+                    "egress": [self.egress_rule("Allow", f, namespace, narrow=True, tier="application") for f in egress]}
+            objects.append(self._policy("NetworkPolicy", "application", namespace, ORDERS["workload"], spec, namespace=namespace))
+        if namespaces:
+            objects.append(self._pass_all("application", namespaces))
+        return objects
+
+    def _workload_name(self, endpoint):
+        if endpoint.kind == "namespace":
+            return "all-workloads"
+        if endpoint.key == self.identity.get(endpoint.namespace, "app"):
+            base = endpoint.value
+        else:
+            base = "%s-%s" % (endpoint.key.rsplit("/", 1)[-1], endpoint.value)
+        return re.sub(r"[^a-z0-9.-]", "-", base.lower()).strip("-.") or "workload"
+
+    def appsec(self):
+        namespaces = sorted(ns for ns, tier in self.namespace_tiers.items() if tier == "appsec")
+        objects = []
+        for namespace in namespaces:
+            ingress, egress = self._local_flows(namespace)
+            by_workload = {}
+            for flow in ingress:
+                by_workload.setdefault(flow.destination, ([], []))[0].append(flow)
+            for flow in egress:
+                by_workload.setdefault(flow.source, ([], []))[1].append(flow)
+            for endpoint in sorted(by_workload):
+                inbound, outbound = by_workload[endpoint]
+                selector = "all()" if endpoint.kind == "namespace" else sel.eq(endpoint.key, endpoint.value)
+                spec = {"selector": selector}
+                if inbound:
+                    spec["ingress"] = [self.ingress_rule("Allow", f, namespace, tier="appsec") for f in inbound]
+                if outbound:
+                    spec["egress"] = [self.egress_rule("Allow", f, namespace, tier="appsec") for f in outbound]
+                objects.append(self._policy("NetworkPolicy", "appsec", self._workload_name(endpoint), ORDERS["workload"], spec,
+                                            namespace=namespace))
+        if namespaces:
+            objects.append(self._pass_all("appsec", namespaces))
+        return objects
+
+    def default(self):
+        action = "Deny" if self.enforced else "Allow"
+        domains = [("tenant-" + t.name, t.namespaces) for t in self.intent.tenants]
+        domains += [("namespace-" + ns, (ns,)) for ns in self.intent.in_scope_namespaces if self.intent.tenant_of(ns) is None]
+        return [self._gnp("default", "%s-catch-all" % name, ORDERS["catch-all"], {
+            "selector": "all()", "namespaceSelector": _namespaces(namespaces),
+            "ingress": [{"action": action}], "egress": [{"action": action}]}, posture=True) for name, namespaces in domains]
+
+    def _network_set(self, name, tier, spec):
+        labels = self._labels(tier)
+        labels[SET_LABEL] = name
+        return {"apiVersion": API_VERSION, "kind": "GlobalNetworkSet", "metadata": {"name": name, "labels": labels}, "spec": spec}
+
+    def render(self):
+        objects = self.tiers() + self.security() + self.platform() + self.application() + self.appsec() + self.default()
+        for slug, (domain, tier) in sorted(self.domain_sets.items()):
+            objects.append(self._network_set(slug, tier, {"allowedEgressDomains": [domain]}))
+        return objects, self.warnings
+
+
+PCI = ("pci", "true")
+
+
+def render(intent, flows, posture):
+    """Calico objects for ``posture`` (failsafe or enforced) and the widenings it had to make."""
+    return CalicoRenderer(intent, flows, posture).render()

@@ -1,0 +1,212 @@
+"""Kubernetes objects as plain dicts: identity, file path, canonical YAML, per-object diff.
+
+Both targets (the cluster and the directory) use these functions, so an object has one
+identity, one canonical text and one diff whichever target holds it.
+"""
+import copy
+import re
+from collections.abc import Mapping
+
+import yaml
+
+from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
+
+MANAGED_BY = ("app.kubernetes.io/managed-by", "zerotrust.microseg")
+TIER_LABEL = "zerotrust.microseg/tier"
+POSTURE_LABEL = "zerotrust.microseg/posture"
+
+# Fields the API server owns: never compared, never written, never shown in a diff.
+SERVER_METADATA = ("managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink")
+SERVER_TOP = ("status",)
+
+CORE_GROUP = "core"
+CLUSTER_SCOPE = "_cluster"
+TOP_ORDER = ("apiVersion", "kind", "metadata", "spec")
+
+# Plain scalars a YAML 1.1 or 1.2 reader (PyYAML, Go, kubectl) could read as something other
+# than a string. Strings matching this are always quoted so they round-trip as strings.
+_TYPED_LOOKING = re.compile(r"""^(?:
+    [-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][-+]?[0-9]+)?
+  | [-+]?0[xX][0-9a-fA-F_]+ | [-+]?0[oO][0-7_]+ | [-+]?0[bB][01_]+
+  | [-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?
+  | [-+]?\.(?i:inf) | \.(?i:nan)
+  | (?i:y|yes|n|no|true|false|on|off|null|~)
+)$""", re.X)
+
+_UNRESOLVED_TAGS = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")
+_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_BaseLoader):  # pylint: disable=too-many-ancestors
+    """Safe loader that keeps dates (and a bare ``=``) as strings, as Kubernetes does."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag not in _UNRESOLVED_TAGS]
+        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+    }
+
+
+class _Dumper(yaml.SafeDumper):  # pylint: disable=too-many-ancestors
+    """Pure-Python safe dumper (same output with or without libyaml), never emits aliases."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
+def _represent_str(dumper, data):
+    """Quote strings that could be read back as another type; literal blocks for multi-line."""
+    style = None
+    if _TYPED_LOOKING.match(data):
+        style = "'"
+    elif "\n" in data:
+        style = "|"
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _represent_str)
+
+
+def identity(obj):
+    """Return ``(group, kind, namespace, name)``; namespace is "" for cluster-scoped objects."""
+    if not isinstance(obj, Mapping):
+        raise InputError("object is not a mapping")
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, Mapping):
+        raise InputError("is missing or not a mapping", field="metadata")
+    api_version = _required(obj.get("apiVersion"), "apiVersion")
+    group = api_version.split("/", 1)[0] if "/" in api_version else CORE_GROUP
+    kind = _required(obj.get("kind"), "kind")
+    name = _required(metadata.get("name"), "metadata.name")
+    namespace = metadata.get("namespace") or ""
+    if not isinstance(namespace, str):
+        raise InputError("is not a string", field="metadata.namespace")
+    _check_segment(group, "apiVersion")
+    _check_segment(kind, "kind")
+    _check_segment(name, "metadata.name")
+    if namespace:
+        _check_segment(namespace, "metadata.namespace")
+        if namespace == CLUSTER_SCOPE:
+            raise InputError("%r is reserved for cluster-scoped objects" % namespace, field="metadata.namespace")
+    return (group, kind, namespace, name)
+
+
+def _required(value, field):
+    """Return ``value`` if it is a non-empty string, else fail naming ``field``."""
+    if not isinstance(value, str) or not value:
+        raise InputError("is missing or not a non-empty string", field=field)
+    return value
+
+
+def _check_segment(value, field):
+    """A value that becomes one path segment must not escape or hide in the tree."""
+    if not value or value.startswith(".") or "/" in value or "\\" in value or "\0" in value:
+        raise InputError("%r cannot name a file (empty, leading dot, or a slash)" % value, field=field)
+
+
+def relpath(ident):
+    """``<group>/<Kind>/<namespace or _cluster>/<name>.yaml`` (always ``/``-separated)."""
+    group, kind, namespace, name = ident
+    return "%s/%s/%s/%s.yaml" % (group, kind, namespace or CLUSTER_SCOPE, name)
+
+
+def labels(obj):
+    """The object's labels (an empty dict when it has none)."""
+    metadata = obj.get("metadata") if isinstance(obj, Mapping) else None
+    found = metadata.get("labels") if isinstance(metadata, Mapping) else None
+    return found if isinstance(found, Mapping) else {}
+
+
+def is_managed(obj):
+    """True when the object carries ``app.kubernetes.io/managed-by: zerotrust.microseg``."""
+    return labels(obj).get(MANAGED_BY[0]) == MANAGED_BY[1]
+
+
+def strip_server_fields(obj):
+    """A deep copy of ``obj`` without the fields the API server owns (status, uid, ...)."""
+    stripped = copy.deepcopy(dict(obj))
+    for key in SERVER_TOP:
+        stripped.pop(key, None)
+    metadata = stripped.get("metadata")
+    if isinstance(metadata, Mapping):
+        stripped["metadata"] = {key: value for key, value in metadata.items() if key not in SERVER_METADATA}
+    return stripped
+
+
+def canonical(value, top=False):
+    """Plain, key-ordered copy of ``value``: dicts, lists and built-in scalars only."""
+    if isinstance(value, Mapping):
+        return {key: canonical(value[key]) for key in sorted(value, key=_top_key if top else _key)}
+    if isinstance(value, (list, tuple)):
+        return [canonical(item) for item in value]
+    for kind in (bool, int, float, str):
+        if isinstance(value, kind):
+            return kind(value)
+    return value
+
+
+def _key(key):
+    """Sort nested keys by their text (type name breaks ties between 1 and "1")."""
+    return (str(key), type(key).__name__)
+
+
+def _top_key(key):
+    """apiVersion, kind, metadata, spec first, then the rest by name."""
+    if key in TOP_ORDER:
+        return (0, TOP_ORDER.index(key), "", "")
+    return (1, 0) + _key(key)
+
+
+def dump(obj):
+    """Canonical, deterministic block YAML of one object (ends with a newline)."""
+    try:
+        return yaml.dump(canonical(obj, top=True), Dumper=_Dumper, default_flow_style=False,
+                         sort_keys=False, allow_unicode=True, width=4096)
+    except yaml.YAMLError as exc:
+        raise InputError("cannot be written as YAML: %s" % exc) from exc
+
+
+def load(text, source=None):
+    """Parse one YAML document holding one object (a mapping); errors name source and line."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError("is not UTF-8: %s" % exc, source=source) from exc
+    try:
+        documents = list(yaml.load_all(text, Loader=_Loader))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise InputError("invalid YAML: %s" % problem, source=source, line=line) from exc
+    documents = [document for document in documents if document is not None]
+    if len(documents) != 1 or not isinstance(documents[0], dict):
+        raise InputError("must hold exactly one object (a YAML mapping)", source=source)
+    return documents[0]
+
+
+def same_content(first, second):
+    """True when two objects are equal once server fields are ignored (types must match too)."""
+    return _equal(canonical(strip_server_fields(first)), canonical(strip_server_fields(second)))
+
+
+def _equal(first, second):
+    """Strict equality: ``True`` is not ``1`` and ``1`` is not ``1.0``."""
+    if type(first) is not type(second):
+        return False
+    if isinstance(first, dict):
+        return first.keys() == second.keys() and all(_equal(first[key], second[key]) for key in first)
+    if isinstance(first, list):
+        return len(first) == len(second) and all(map(_equal, first, second))
+    return first == second or (first != first and second != second)  # NaN equals NaN here
+
+
+def diff_entry(ident, before, after):
+    """One Ansible diff item for one object; an absent side is the empty text."""
+    path = relpath(ident)
+    return {
+        "before": dump(strip_server_fields(before)) if before is not None else "",
+        "after": dump(strip_server_fields(after)) if after is not None else "",
+        "before_header": path,
+        "after_header": path,
+    }

@@ -1,0 +1,99 @@
+"""Tier synthesis: declared intent + flows + phase -> the complete set of policy objects.
+
+The plan is pure: it reads flow files named by the intent but never a target. The dialect
+renderer (``calico`` or ``kubernetes``) turns the security domains into objects.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ansible_collections.zerotrust.microseg.plugins.module_utils import flows as flow_tables
+from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
+
+PHASES = ("deploy", "enforce")
+MANAGED_BY = ("app.kubernetes.io/managed-by", "zerotrust.microseg")
+TIER_LABEL = "zerotrust.microseg/tier"
+POSTURE_LABEL = "zerotrust.microseg/posture"
+POSTURES = {"deploy": "failsafe", "enforce": "enforced"}
+
+
+@dataclass
+class Plan:
+    """What a phase wants the target to hold, and what the dialect could not express exactly."""
+    objects: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    flows: list = field(default_factory=list)
+    tiers: list = field(default_factory=list)
+
+    @property
+    def scope(self):
+        """Prune scope: managed objects of the planned tiers."""
+        return [{TIER_LABEL: tier} for tier in self.tiers]
+
+
+def declared_flows(intent):
+    """Every declared flow of every app, merged and sorted."""
+    found = []
+    identity = intent.identity_labels
+    for app in intent.apps:
+        if app.flows is None:
+            continue
+        spec = app.flows
+        if isinstance(spec, list):
+            found.extend(flow_tables.parse_flow_rows(spec, "microseg_apps[%s].flows" % app.name, app.namespace, identity))
+        else:
+            found.extend(flow_tables.load_flows(spec, intent.base_dir, app.namespace, identity))
+    for flow in found:
+        if flow.source.kind == "domain":
+            raise InputError("a domain can only be a destination", source=flow.origin, field="source")
+    return flow_tables.merge_flows(found)
+
+
+def observed_flows(intent):
+    """Flows of microseg_observed_flows: no home namespace, always namespace-qualified."""
+    found = []
+    identity = intent.identity_labels
+    for spec in intent.observed_flows:
+        if isinstance(spec, dict):
+            found.extend(flow_tables.parse_flow_rows([spec], "microseg_observed_flows", None, identity))
+        else:
+            found.extend(flow_tables.load_flows(spec, intent.base_dir, None, identity))
+    return flow_tables.merge_flows(found)
+
+
+def selected_tiers(tiers):
+    from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import TIERS
+    if not tiers:
+        return list(TIERS)
+    unknown = sorted(set(tiers) - set(TIERS))
+    if unknown:
+        raise InputError("unknown tier(s) %s; tiers are %s" % (", ".join(unknown), ", ".join(TIERS)), field="tiers")
+    return [t for t in TIERS if t in tiers]
+
+
+def make_plan(intent, phase, tiers=None, flows=None):
+    """Render the policy set of ``phase`` for the selected tiers (all by default)."""
+    if phase not in PHASES:
+        raise InputError("phase must be one of %s, got %r" % (", ".join(PHASES), phase), field="phase")
+    flows = declared_flows(intent) if flows is None else flows
+    chosen = selected_tiers(tiers)
+    if intent.dialect == "kubernetes":
+        from ansible_collections.zerotrust.microseg.plugins.module_utils.kubernetes import render
+    else:
+        from ansible_collections.zerotrust.microseg.plugins.module_utils.calico import render
+    objects, warnings = render(intent, flows, POSTURES[phase])
+    objects = [o for o in objects if o["metadata"]["labels"][TIER_LABEL] in chosen]
+    names = {}
+    for obj in objects:
+        key = (obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        if key in names:
+            raise InputError("two security domains render the same object %s %s; rename one of them" % (obj["kind"], key[3]), field="microseg_apps")
+        names[key] = obj
+    return Plan(objects=objects, warnings=warnings, flows=flows, tiers=chosen)
+
+
+def base_labels(tier, posture=None):
+    labels = {MANAGED_BY[0]: MANAGED_BY[1], TIER_LABEL: tier}
+    if posture:
+        labels[POSTURE_LABEL] = posture
+    return labels

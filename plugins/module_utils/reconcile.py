@@ -1,0 +1,83 @@
+"""Analyze: declared flows against observed ones (CONTRACT §5)."""
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+
+
+def _endpoint_covers(declared, observed):
+    """Whether the declared endpoint stands for the observed one."""
+    if declared == observed:
+        return True
+    if declared.kind == "namespace":
+        return observed.kind in ("workload", "namespace") and observed.namespace == declared.namespace
+    if declared.kind == "net" and observed.kind == "net":
+        return ipaddress.ip_network(observed.net).subnet_of(ipaddress.ip_network(declared.net))
+    if declared.kind == "domain" and observed.kind == "domain" and declared.domain.startswith("*."):
+        return fnmatch.fnmatchcase(observed.domain, declared.domain) and observed.domain != declared.domain[2:]
+    return False
+
+
+def covers(declared, observed):
+    """Whether a declared flow allows an observed one (same protocol, port inside the range, endpoints covered)."""
+    return (declared.protocol == observed.protocol
+            and declared.port_min <= observed.port_min and observed.port_max <= declared.port_max
+            and _endpoint_covers(declared.source, observed.source)
+            and _endpoint_covers(declared.destination, observed.destination))
+
+
+class FlowIndex:
+    """Declared flows indexed by (protocol, source, destination) so exact matches cost one lookup."""
+
+    def __init__(self, flows):
+        self.exact = {}
+        self.wide = []
+        for flow in flows:
+            self.exact.setdefault((flow.protocol, flow.source, flow.destination), []).append(flow)
+            if flow.source.kind in ("namespace", "net") or flow.destination.kind in ("namespace", "net", "domain"):
+                self.wide.append(flow)
+
+    def covering(self, observed):
+        found = [f for f in self.exact.get((observed.protocol, observed.source, observed.destination), ()) if covers(f, observed)]
+        return found or [f for f in self.wide if covers(f, observed)]
+
+
+def reconcile(declared, observed, identity_labels=None):
+    """``{"confirmed", "unobserved", "undeclared"}`` in flow-table notation, namespace-qualified."""
+    index = FlowIndex(declared)
+    seen, undeclared = set(), []
+    for flow in observed:
+        matches = index.covering(flow)
+        if matches:
+            seen.update(matches)
+        else:
+            undeclared.append(flow)
+    notation = [f.notation(identity_labels) for f in declared]
+    return {
+        "confirmed": [n for f, n in zip(declared, notation) if f in seen],
+        "unobserved": [n for f, n in zip(declared, notation) if f not in seen],
+        "undeclared": [f.notation(identity_labels) for f in undeclared],
+    }
+
+
+def write_report(path, report, check_mode=False):
+    """Write ``report`` as JSON at ``path`` only if it differs; returns (changed, before_text, after_text)."""
+    import json
+    import os
+    import tempfile
+    after = json.dumps(report, indent=2, sort_keys=True) + "\n"
+    try:
+        with open(path, encoding="utf-8") as handle:
+            before = handle.read()
+    except FileNotFoundError:
+        before = ""
+    if before == after:
+        return False, before, after
+    if not check_mode:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        handle, tmp = tempfile.mkstemp(prefix=".reconciliation.", dir=os.path.dirname(path) or ".")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(after)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    return True, before, after

@@ -1,0 +1,165 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Make a target hold exactly the given policy objects."""
+
+DOCUMENTATION = r"""
+module: policy_apply
+short_description: Apply rendered policy objects to a target, with prune, diff and rollback
+version_added: 0.1.0
+description:
+  - Creates, updates and prunes the objects this collection manages (label C(app.kubernetes.io/managed-by=zerotrust.microseg))
+    so that the target holds exactly O(resources) within the pruning scope. Objects that do not differ are not written.
+  - Objects not managed by this collection are never changed or deleted; one standing where a resource must go is a conflict.
+  - If any write fails, every object already written by this call is restored and the task fails.
+  - With O(state=snapshot) it records the managed objects and returns an id; O(state=restore) puts the target back
+    exactly as it was at that snapshot (used by the roles' rescue blocks); O(state=discard) forgets a snapshot.
+  - The C(directory) target is complete. The C(cluster) target is not available in this release.
+author: zerotrust.microseg developers
+extends_documentation_fragment:
+  - zerotrust.microseg.attributes
+  - zerotrust.microseg.target
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+options:
+  state:
+    description: What to do.
+    type: str
+    default: present
+    choices: [present, snapshot, restore, discard]
+  resources:
+    description: The desired objects, usually C(objects) of M(zerotrust.microseg.policy_plan).
+    type: list
+    elements: dict
+    default: []
+  tiers:
+    description:
+      - The tiers these resources belong to. Managed objects of these tiers that are not in O(resources) are pruned.
+      - Empty means every tier.
+    type: list
+    elements: str
+    default: []
+  prune:
+    description: Delete managed objects in scope that are not in O(resources).
+    type: bool
+    default: true
+  keep_enforced:
+    description:
+      - Keep a live catch-all that enforce already made restrictive instead of turning it back to its fail-safe form.
+      - The deploy role sets it so that re-running deploy after enforce never loosens enforcement.
+    type: bool
+    default: false
+  force:
+    description: Take over objects at the same place that this collection does not manage.
+    type: bool
+    default: false
+  snapshot:
+    description: The snapshot id for O(state=restore) and O(state=discard).
+    type: str
+"""
+
+EXAMPLES = r"""
+- name: Snapshot the managed objects before the phase writes
+  zerotrust.microseg.policy_apply:
+    state: snapshot
+    target: directory
+    directory: /srv/gitops/cluster-a
+  register: before
+
+- name: Apply the platform tier
+  zerotrust.microseg.policy_apply:
+    target: directory
+    directory: /srv/gitops/cluster-a
+    resources: "{{ plan.objects }}"
+    tiers: [platform]
+
+- name: Put everything back
+  zerotrust.microseg.policy_apply:
+    state: restore
+    target: directory
+    directory: /srv/gitops/cluster-a
+    snapshot: "{{ before.snapshot }}"
+"""
+
+RETURN = r"""
+created:
+  description: Paths (directory target) of the objects created.
+  returned: state=present
+  type: list
+  elements: str
+updated:
+  description: Paths of the objects updated.
+  returned: state=present
+  type: list
+  elements: str
+deleted:
+  description: Paths of the objects pruned.
+  returned: state=present
+  type: list
+  elements: str
+kept:
+  description: Paths of enforced catch-alls kept because of O(keep_enforced).
+  returned: state=present
+  type: list
+  elements: str
+unchanged:
+  description: How many desired objects already matched the target.
+  returned: state=present
+  type: int
+snapshot:
+  description: The id of the snapshot taken (null in check mode, which writes nothing).
+  returned: state=snapshot
+  type: str
+diff:
+  description: One before/after entry per object changed, in write order.
+  returned: with --diff and state=present
+  type: list
+  elements: dict
+"""
+
+from ansible_collections.zerotrust.microseg.plugins.module_utils.apply import apply_objects
+from ansible_collections.zerotrust.microseg.plugins.module_utils.face import TARGET_SPEC, MicrosegModule, open_target
+from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import TIER_LABEL, selected_tiers
+
+
+def apply_policies(module):
+    params = module.params
+    target = open_target(module)
+    state = params["state"]
+    with target.lock():
+        if state == "snapshot":
+            return dict(changed=False, snapshot=target.snapshot(None))
+        if state in ("restore", "discard"):
+            if not params.get("snapshot") or module.check_mode:
+                return dict(changed=False)
+            if state == "restore":
+                target.restore(params["snapshot"])
+            target.discard(params["snapshot"])
+            return dict(changed=state == "restore")
+        scope = [{TIER_LABEL: tier} for tier in selected_tiers(params["tiers"])]
+        result = apply_objects(target, params["resources"], scope=scope, prune=params["prune"],
+                               keep_enforced=params["keep_enforced"], force=params["force"])
+    output = dict(changed=result.changed, created=result.created, updated=result.updated, deleted=result.deleted,
+                  kept=result.kept, unchanged=result.unchanged)
+    if module._diff:
+        output["diff"] = result.diff
+    return output
+
+
+def main():
+    spec = dict(TARGET_SPEC,
+                state=dict(type="str", default="present", choices=["present", "snapshot", "restore", "discard"]),
+                resources=dict(type="list", elements="dict", default=[]),
+                tiers=dict(type="list", elements="str", default=[]),
+                prune=dict(type="bool", default=True),
+                keep_enforced=dict(type="bool", default=False),
+                force=dict(type="bool", default=False),
+                snapshot=dict(type="str"))
+    MicrosegModule(argument_spec=spec, supports_check_mode=True).run(apply_policies)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Action-plugin base: fill module options from the host's ``microseg_*`` inventory variables.
+
+Every module of the collection takes the declared intent as options. Written out in each
+task they would repeat the whole contract; this base lets a task name only what it changes
+(``phase``, ``tiers``...) and takes the rest from the inventory, as CONTRACT §3 names it.
+"""
+from __future__ import annotations
+
+import os
+
+from ansible.plugins.action import ActionBase
+
+# module option -> inventory variable
+INVENTORY_OPTIONS = {
+    "dialect": "microseg_dialect",
+    "calico_version": "microseg_calico_version",
+    "calico_edition": "microseg_calico_edition",
+    "tenants": "microseg_tenants",
+    "apps": "microseg_apps",
+    "trusted_domains": "microseg_trusted_domains",
+    "threat_nets": "microseg_threat_nets",
+    "dns": "microseg_dns",
+    "cluster_cidrs": "microseg_cluster_cidrs",
+    "observed_flows": "microseg_observed_flows",
+    "target": "microseg_target",
+    "directory": "microseg_directory",
+    "report_dir": "microseg_report_dir",
+}
+RELATIVE_PATH_OPTIONS = ("directory", "report_dir")
+
+
+class InventoryIntentAction(ActionBase):
+    """Runs the module of the same name with options defaulted from inventory variables."""
+
+    #: which of INVENTORY_OPTIONS the module accepts
+    OPTIONS = ()
+
+    def run(self, tmp=None, task_vars=None):
+        task_vars = task_vars or {}
+        result = super().run(tmp, task_vars)
+        args = dict(self._task.args)
+        base_dir = args.get("base_dir") or task_vars.get("inventory_dir") or "."
+        if "apps" in self.OPTIONS:  # modules that read intent resolve its relative paths themselves
+            args.setdefault("base_dir", base_dir)
+        for option in self.OPTIONS:
+            variable = INVENTORY_OPTIONS[option]
+            if option not in args and variable in task_vars:
+                args[option] = self._templar.template(task_vars[variable])
+        for option in RELATIVE_PATH_OPTIONS:
+            value = args.get(option)
+            if isinstance(value, str) and value and not os.path.isabs(value):
+                args[option] = os.path.join(base_dir, value)
+        if "calico_version" in args and args["calico_version"] is not None:
+            args["calico_version"] = str(args["calico_version"])
+        result.update(self._execute_module(module_name=self._task.resolved_action, module_args=args, task_vars=task_vars))
+        return result
