@@ -13,8 +13,6 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import pa
 
 def flow_table(data, namespace=None, identity_labels=None, source="flow_table", format=None):  # pylint: disable=redefined-builtin
     """Parse ``data`` and return one dict per row: source, destination, port, protocol, port_min, port_max."""
-    if identity_labels is not None and not isinstance(identity_labels, dict):
-        raise AnsibleFilterError("flow_table: identity_labels must be a dictionary, got %s" % type(identity_labels).__name__)
     try:
         if isinstance(data, str):
             flows = parse_flow_text(data, source, namespace, identity_labels, fmt=format)

@@ -36,6 +36,7 @@ _ALIGNMENT = re.compile(r":?-+:?")
 _HOSTNAME_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _FORMATS = {"table": "table", "md": "table", "markdown": "table", "csv": "csv", "yaml": "yaml", "yml": "yaml"}
 _SHAPE = "expected a mapping with keys source, destination and port"
+_LIST_SHAPE = "a list of {source, destination, port} mappings"
 
 
 def _identity(identity_labels, namespace):
@@ -187,6 +188,8 @@ class _Context:
     def __init__(self, source, home_namespace, identity_labels):
         self.source = source
         self.home = home_namespace
+        if not isinstance(identity_labels, (Mapping, type(None))):
+            raise self.error("must be a mapping of namespace to label key, not %s" % type(identity_labels).__name__, field_name="identity_labels")
         self.identity = dict(identity_labels or {})
         try:
             if home_namespace is not None:
@@ -216,16 +219,17 @@ class _Context:
         for name, cell in zip(FIELDS, cells):
             if not cell:
                 raise self.error("must not be empty", line, name)
-        parsed = []
+        values = {}
         for name, cell in zip(FIELDS, cells):
             try:
                 if name == "port":
-                    parsed.extend(parse_port(cell))
+                    values[name] = parse_port(cell)
                 else:
-                    parsed.append(parse_endpoint(cell, self.home, self.identity, as_source=name == "source"))
+                    values[name] = parse_endpoint(cell, self.home, self.identity, as_source=name == "source")
             except ValueError as err:
                 raise self.error(str(err), line, name) from err
-        return Flow(*parsed, origin="%s:%s" % (self.source, line))
+        protocol, low, high = values["port"]
+        return Flow(values["source"], values["destination"], protocol, low, high, origin="%s:%s" % (self.source, line))
 
     def mapping_flow(self, row, line):
         """A ``{source, destination, port}`` mapping (YAML item or inline row) -> Flow."""
@@ -297,13 +301,14 @@ def _yaml_flows(stream, ctx):
         root = yaml.compose(stream, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
-        raise ctx.error("invalid YAML: %s" % (err.problem or err.context), mark.line + 1 if mark else None) from err
+        reason = ", ".join(part for part in (err.context, err.problem) if part)
+        raise ctx.error("invalid YAML: %s" % reason, mark.line + 1 if mark else None) from err
     except yaml.YAMLError as err:
         raise ctx.error("invalid YAML: %s" % err) from err
     if root is None:
         return []
     if not isinstance(root, yaml.SequenceNode):
-        raise ctx.error("expected a list of {source, destination, port} mappings", root.start_mark.line + 1)
+        raise ctx.error("expected " + _LIST_SHAPE, root.start_mark.line + 1)
     flows = []
     for item in root.value:
         line = item.start_mark.line + 1
@@ -339,6 +344,8 @@ def parse_flow_text(text, source, home_namespace=None, identity_labels=None, fmt
     ctx = _Context(source, home_namespace, identity_labels)
     if not isinstance(text, str):
         raise ctx.error("expected flow-table text, got %s" % type(text).__name__)
+    if text.startswith("\ufeff"):
+        text = text[1:]
     return _parse_stream(io.StringIO(text, newline=""), ctx, fmt)
 
 
@@ -346,7 +353,7 @@ def parse_flow_rows(rows, source, home_namespace=None, identity_labels=None):
     """Inline ``[{source, destination, port}, ...]`` -> list of Flow; the "line" is the 1-based item number."""
     ctx = _Context(source, home_namespace, identity_labels)
     if isinstance(rows, (str, Mapping)) or not hasattr(rows, "__iter__"):
-        raise ctx.error("expected a list of {source, destination, port} mappings, got %s" % type(rows).__name__)
+        raise ctx.error("expected %s, got %s" % (_LIST_SHAPE, type(rows).__name__))
     return [ctx.mapping_flow(row, line) for line, row in enumerate(rows, 1)]
 
 
@@ -375,7 +382,7 @@ def load_flows(spec, base_dir, home_namespace=None, identity_labels=None, source
     if isinstance(spec, str):
         return _load_file(spec, base_dir, ctx)
     if isinstance(spec, Mapping) or not hasattr(spec, "__iter__"):
-        raise ctx.error("expected a flow table path or a list of {source, destination, port} mappings, got %s" % type(spec).__name__)
+        raise ctx.error("expected a flow table path or %s, got %s" % (_LIST_SHAPE, type(spec).__name__))
     flows = []
     for line, item in enumerate(spec, 1):
         if isinstance(item, str):

@@ -104,7 +104,7 @@ BAD_TEXT = [
     ("a | b\n", "t.md", "ns", "t.md:1: expected 3 cells (source | destination | port), found 2"),
     ("a | b | 1 | x\n", "t.md", "ns", "t.md:1: expected 3 cells (source | destination | port), found 4"),
     ("| a | b | 80 | |\n", "t.md", "ns", "t.md:1: expected 3 cells (source | destination | port), found 4"),
-    ("Source | Destination | Port\n---|---|---\n\na | b | 1\n | b | 1\n", "t.md", "ns", "t.md:5: source: must not be empty"),
+    ("Source | Destination | Port\n---|---|---\n\na | b | 1\n|  | b | 1 |\n", "t.md", "ns", "t.md:5: source: must not be empty"),
     ("a |  | 1\n", "t.md", "ns", "t.md:1: destination: must not be empty"),
     ("a | b | \n", "t.md", "ns", "t.md:1: expected 3 cells (source | destination | port), found 2"),
     ("| a | b | |\n", "t.md", "ns", "t.md:1: port: must not be empty"),
@@ -152,8 +152,8 @@ BAD_TEXT = [
     ("a | domain:example.* | 80\n", "t.md", "ns", "t.md:1: destination: 'domain:example.*' is not a valid domain name: '*' cannot be the last label"),
     ("a | domain:* | 80\n", "t.md", "ns", "t.md:1: destination: 'domain:*' is not a valid domain name: '*' cannot be the last label"),
     *[("a | domain:%s | 80\n" % name, "t.md", "ns",
-       "t.md:1: destination: 'domain:%s' is not a valid domain name: each label must be 63 characters or less, "
-       "start and end with a letter or digit, and contain only letters, digits or '-'" % name)
+       "t.md:1: destination: %r is not a valid domain name: each label must be 63 characters or less, "
+       "start and end with a letter or digit, and contain only letters, digits or '-'" % ("domain:" + name))
       for name in ["exa mple.com", "-a.com", "a-.com", "a..com", ".a.com", "a.com.", "a_b.com", "a" * 64 + ".com", "bücher.de", "a.com'"]],
     ("a | domain:%s | 80\n" % ("a." * 127), "t.md", "ns",
      "t.md:1: destination: 'domain:%s' is not a valid domain name: must be 253 characters or less" % ("a." * 127)),
@@ -175,8 +175,8 @@ BAD_TEXT = [
     ("- a | b | 80\n", "t.yml", "ns", "t.yml:1: expected a mapping with keys source, destination and port"),
     ("source: a\n", "t.yml", "ns", "t.yml:1: expected a list of {source, destination, port} mappings"),
     ("- {source: a, destination: b, port: 80.0}\n", "t.yml", "ns", "t.yml:1: port: '80.0' is not a port or range " + PORT_FORMS),
-    ("- {source: a\n- b\n", "t.yml", "ns", "t.yml:2: invalid YAML: expected ',' or '}', but got '-'"),
-    ("- a\n---\n- b\n", "t.yml", "ns", "t.yml:2: invalid YAML: expected a single document in the stream"),
+    ("- {source: a\n- b\n", "t.yml", "ns", "t.yml:3: invalid YAML: while parsing a flow mapping, expected ',' or '}', but got '<stream end>'"),
+    ("- a\n---\n- b\n", "t.yml", "ns", "t.yml:2: invalid YAML: expected a single document in the stream, but found another document"),
     ("a | b | 80\n", "t.md", "Bad_NS", "t.md: namespace: 'Bad_NS' is not a valid namespace: " + NAMESPACE_RULE),
 ]
 
@@ -228,16 +228,18 @@ def test_origins_name_file_and_line():
 
 @pytest.mark.parametrize("text", [
     "source-a | destination-b | 80\n",
-    "Source Service | Destination Service | 80\n",
+    "Source | Destination | 80\n",
 ])
 def test_a_row_with_a_port_is_never_a_header(text):
     assert len(parse_flow_text(text, "t.md", "ns")) == 1
 
 
-@pytest.mark.parametrize("text", ["", "\n\n", "# nothing\n", "Source | Destination | Port\n--- | --- | ---\n"])
-def test_empty_tables(text):
-    assert parse_flow_text(text, "t.md", "ns") == []
-    assert parse_flow_text(text, "t.csv", "ns") == []
+@pytest.mark.parametrize("text, source", [
+    ("", "t.md"), ("\n\n", "t.md"), ("# nothing\n", "t.md"), ("Source | Destination | Port\n--- | --- | ---\n", "t.md"),
+    ("", "t.csv"), ("\n \n", "t.csv"), ("# nothing\n", "t.csv"), ("source,destination,port\n", "t.csv"),
+])
+def test_empty_tables(text, source):
+    assert parse_flow_text(text, source, "ns") == []
 
 
 @pytest.mark.parametrize("text", ["", "# nothing\n", "[]\n"])
@@ -265,7 +267,8 @@ BAD_ROWS = [
     ([{"source": 5, "destination": "b", "port": 80}], "ns", "inline:1: source: must be a string, not int"),
     ([{"source": "a", "destination": None, "port": 80}], "ns", "inline:1: destination: must not be empty"),
     ([{"source": "a", "destination": "b", "port": 0}], "ns", "inline:1: port: '0' is out of range: ports are 1 to 65535"),
-    ([{"source": "a", "destination": "b", "port": 80}], None, "inline:1: source: 'a' has no namespace and this table has no home namespace: write 'namespace/a'"),
+    ([{"source": "a", "destination": "b", "port": 80}], None,
+     "inline:1: source: 'a' has no namespace and this table has no home namespace: write 'namespace/a'"),
     ({"source": "a", "destination": "b", "port": 80}, "ns", "inline: expected a list of {source, destination, port} mappings, got dict"),
     ("a | b | 80", "ns", "inline: expected a list of {source, destination, port} mappings, got str"),
 ]
@@ -300,6 +303,7 @@ def test_unknown_format():
 @pytest.mark.parametrize("identity, message", [
     ({"ns": "bad key!"}, "t.md: identity_labels: 'bad key!' is not a valid label key: " + LABEL_RULE),
     ({"Bad": "app"}, "t.md: identity_labels: 'Bad' is not a valid namespace: " + NAMESPACE_RULE),
+    (["app"], "t.md: identity_labels: must be a mapping of namespace to label key, not list"),
 ])
 def test_bad_identity_labels(identity, message):
     with pytest.raises(InputError) as err:
@@ -372,8 +376,8 @@ def test_merge_flows_dedups_and_sorts():
     merged = merge_flows(parse_flow_text(text, "t.md", "ns"))
     assert [(f.notation()["source"], f.notation()["destination"], f.port_notation(), f.origin) for f in merged] == [
         ("ns/a", "domain:x.com", "443/TCP", "t.md:5"),
-        ("ns/a", "net:10.0.0.0/8", "443/TCP", "t.md:6"),
         ("ns/a", "ns/*", "443/TCP", "t.md:7"),
+        ("ns/a", "net:10.0.0.0/8", "443/TCP", "t.md:6"),
         ("ns/a", "ns/b", "80/TCP", "t.md:4"),
         ("ns/a", "ns/b", "443/TCP", "t.md:2"),
         ("ns/a", "ns/b", "8000-8080/TCP", "t.md:9"),
