@@ -27,12 +27,12 @@ class ApplyResult:
     """What an apply did (or, in check mode, would do). Lists hold relpaths, in write order."""
 
     changed: bool
-    created: list = field(default_factory=list)
-    updated: list = field(default_factory=list)
-    deleted: list = field(default_factory=list)
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
     unchanged: int = 0
-    kept: list = field(default_factory=list)
-    diff: list = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    diff: list[dict] = field(default_factory=list)
 
     def as_dict(self):
         """Plain dict, ready for a module result."""

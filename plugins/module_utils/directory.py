@@ -115,13 +115,13 @@ class DirectoryTarget:
         if self.check_mode:
             raise RuntimeError("internal error: %s() called on a check-mode directory target" % what)
 
-    def _write(self, rel, data):
+    def _write(self, rel, data, mode=None):
         """Write bytes to a temp file in the same directory, then rename it over the target."""
         path = self._abs(rel)
         parent = os.path.dirname(path)
         tmp = None
         try:
-            mode = _file_mode(path)
+            mode = _file_mode(path) if mode is None else mode
             os.makedirs(parent, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=parent)
             with os.fdopen(fd, "wb") as handle:
@@ -159,34 +159,36 @@ class DirectoryTarget:
     # -- in-memory undo for one apply ---------------------------------------------------
 
     def save(self, idents):
-        """Remember the exact bytes (or absence) of these objects' files, for ``revert``."""
+        """Remember the exact bytes and mode (or absence) of these objects' files, for ``revert``."""
         saved = {}
         for ident in idents:
             rel = relpath(ident)
             path = self._abs(rel)
-            raw = _read_bytes(path) if os.path.isfile(path) else None
-            saved[rel] = (raw, _existing_ancestor(os.path.dirname(path)))
+            if os.path.isfile(path):
+                saved[rel] = (_read_bytes(path), _file_mode(path), None)
+            else:
+                saved[rel] = (None, None, _existing_ancestor(os.path.dirname(path)))
         return saved
 
     def revert(self, saved):
         """Put every saved path back exactly: old bytes rewritten, files that were absent removed."""
         self._refuse_in_check_mode("revert")
         failures = []
-        for rel, (raw, anchor) in saved.items():
+        for rel, (raw, mode, anchor) in saved.items():
             try:
-                self._put_back(rel, raw, anchor)
+                self._put_back(rel, raw, mode, anchor)
             except TargetError as exc:
                 failures.append(str(exc))
         if failures:
             raise TargetError("could not restore: %s" % "; ".join(failures))
 
-    def _put_back(self, rel, raw, anchor):
+    def _put_back(self, rel, raw, mode, anchor):
         """Restore one path to ``raw`` bytes, or to absence (removing only directories made since)."""
         path = self._abs(rel)
         if raw is None:
             self._remove(rel, stop=anchor)
         elif not os.path.isfile(path) or _read_bytes(path) != raw:
-            self._write(rel, raw)
+            self._write(rel, raw, mode)
 
     # -- lock ----------------------------------------------------------------------------
 
@@ -329,7 +331,7 @@ class DirectoryTarget:
         plan = self._restore_plan(stored, selected)
         if not self.check_mode:
             for rel, raw in plan:
-                self._put_back(rel, raw, None)
+                self._put_back(rel, raw, None, None)
         return sorted(rel for rel, _ in plan)
 
     def _snapshot_dir(self, snap_id):

@@ -202,6 +202,9 @@ class _Context:
                 validate_label_key(key)
         except ValueError as err:
             raise self.error(str(err), field_name="identity_labels") from err
+        # plain str (not Ansible's tagged subclasses), so Endpoints dump cleanly to YAML
+        self.home = None if home_namespace is None else str(home_namespace)
+        self.identity = {str(namespace): str(key) for namespace, key in self.identity.items()}
 
     def named(self, source):
         """The same context for another file."""

@@ -4,6 +4,7 @@ Both targets (the cluster and the directory) use these functions, so an object h
 identity, one canonical text and one diff whichever target holds it.
 """
 import copy
+import math
 import re
 from collections.abc import Mapping
 
@@ -198,7 +199,9 @@ def _equal(first, second):
         return first.keys() == second.keys() and all(_equal(first[key], second[key]) for key in first)
     if isinstance(first, list):
         return len(first) == len(second) and all(map(_equal, first, second))
-    return first == second or (first != first and second != second)  # NaN equals NaN here
+    if isinstance(first, float) and math.isnan(first):
+        return math.isnan(second)
+    return first == second
 
 
 def diff_entry(ident, before, after):

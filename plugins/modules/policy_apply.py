@@ -109,6 +109,11 @@ unchanged:
   description: How many desired objects already matched the target.
   returned: state=present
   type: int
+restored:
+  description: Paths put back as they were at the snapshot.
+  returned: state=restore
+  type: list
+  elements: str
 snapshot:
   description: The id of the snapshot taken (null in check mode, which writes nothing).
   returned: state=snapshot
@@ -129,16 +134,15 @@ def apply_policies(module):
     params = module.params
     target = open_target(module)
     state = params["state"]
+    if state in ("restore", "discard") and (not params.get("snapshot") or module.check_mode):
+        return dict(changed=False)
     with target.lock():
         if state == "snapshot":
             return dict(changed=False, snapshot=target.snapshot(None))
         if state in ("restore", "discard"):
-            if not params.get("snapshot") or module.check_mode:
-                return dict(changed=False)
-            if state == "restore":
-                target.restore(params["snapshot"])
+            restored = target.restore(params["snapshot"]) if state == "restore" else []
             target.discard(params["snapshot"])
-            return dict(changed=state == "restore")
+            return dict(changed=bool(restored), restored=restored)
         scope = [{TIER_LABEL: tier} for tier in selected_tiers(params["tiers"])]
         result = apply_objects(target, params["resources"], scope=scope, prune=params["prune"],
                                keep_enforced=params["keep_enforced"], force=params["force"])

@@ -15,7 +15,7 @@ MANAGED = {MANAGED_BY[0]: MANAGED_BY[1]}
 def _tree(root):
     """Every directory and file below root (dot-entries included): ``{relpath: bytes or None}``."""
     found = {}
-    for base, dirs, files in os.walk(root):
+    for base, _dirs, files in os.walk(root):
         rel = os.path.relpath(base, root)
         found[rel + "/"] = None
         for name in files:
@@ -175,6 +175,16 @@ def test_save_and_revert_restore_bytes_and_absence(target, tmp_path):
     target.put(_policy("new", namespace="fresh"))
     target.revert(saved)
     assert _tree(str(tmp_path)) == before
+
+
+def test_revert_restores_the_mode_of_a_deleted_file(target, tmp_path):
+    target.put(_policy("frontend"))
+    path = tmp_path / "projectcalico.org/NetworkPolicy/hipstershop/frontend.yaml"
+    os.chmod(path, 0o600)
+    saved = target.save([identity(_policy("frontend"))])
+    target.delete(identity(_policy("frontend")))
+    target.revert(saved)
+    assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_revert_keeps_directories_that_existed_empty(target, tmp_path):
