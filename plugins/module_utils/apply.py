@@ -166,7 +166,7 @@ def _execute(target, writes, deletes):
     """Write, then delete; on any failure put every touched path back and raise TargetError."""
     if target.check_mode:
         raise RuntimeError("internal error: apply tried to write to a check-mode target")
-    saved = target.save([ident for ident, _ in writes] + list(deletes))
+    saved = target.save([write[0] for write in writes] + list(deletes))
     current = None
     try:
         for current, obj in writes:

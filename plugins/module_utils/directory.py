@@ -332,7 +332,7 @@ class DirectoryTarget:
         if not self.check_mode:
             for rel, raw in plan:
                 self._put_back(rel, raw, None, None)
-        return sorted(rel for rel, _ in plan)
+        return sorted(item[0] for item in plan)
 
     def _snapshot_dir(self, snap_id):
         """Directory of one snapshot; unknown or malformed ids are errors."""

@@ -21,7 +21,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-import yaml
+try:
+    import yaml
+except ImportError:  # ansible-core requires PyYAML; only a bare import check runs without it
+    yaml = None
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.labels import (
@@ -300,6 +303,8 @@ def _csv_rows(stream, ctx):
 
 
 def _yaml_flows(stream, ctx):
+    from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import require_yaml
+    require_yaml()
     try:
         root = yaml.compose(stream, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as err:

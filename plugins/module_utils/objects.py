@@ -8,9 +8,12 @@ import math
 import re
 from collections.abc import Mapping
 
-import yaml
+try:
+    import yaml
+except ImportError:  # ansible-core requires PyYAML; only a bare import check runs without it
+    yaml = None
 
-from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
+from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError, MicrosegError
 
 MANAGED_BY = ("app.kubernetes.io/managed-by", "zerotrust.microseg")
 TIER_LABEL = "zerotrust.microseg/tier"
@@ -35,23 +38,6 @@ _TYPED_LOOKING = re.compile(r"""^(?:
 )$""", re.X)
 
 _UNRESOLVED_TAGS = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")
-_BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-class _Loader(_BaseLoader):  # pylint: disable=too-many-ancestors
-    """Safe loader that keeps dates (and a bare ``=``) as strings, as Kubernetes does."""
-
-    yaml_implicit_resolvers = {
-        first: [(tag, regexp) for tag, regexp in resolvers if tag not in _UNRESOLVED_TAGS]
-        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
-    }
-
-
-class _Dumper(yaml.SafeDumper):  # pylint: disable=too-many-ancestors
-    """Pure-Python safe dumper (same output with or without libyaml), never emits aliases."""
-
-    def ignore_aliases(self, data):
-        return True
 
 
 def _represent_str(dumper, data):
@@ -64,7 +50,24 @@ def _represent_str(dumper, data):
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 
 
-_Dumper.add_representer(str, _represent_str)
+if yaml is not None:
+    _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+    class _Loader(_BaseLoader):  # pylint: disable=too-many-ancestors
+        """Safe loader that keeps dates (and a bare ``=``) as strings, as Kubernetes does."""
+
+        yaml_implicit_resolvers = {
+            first: [(tag, regexp) for tag, regexp in resolvers if tag not in _UNRESOLVED_TAGS]
+            for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+        }
+
+    class _Dumper(yaml.SafeDumper):  # pylint: disable=too-many-ancestors
+        """Pure-Python safe dumper (same output with or without libyaml), never emits aliases."""
+
+        def ignore_aliases(self, data):
+            return True
+
+    _Dumper.add_representer(str, _represent_str)
 
 
 def identity(obj):
@@ -157,8 +160,15 @@ def _top_key(key):
     return (1, 0) + _key(key)
 
 
+def require_yaml():
+    """Fail clearly when PyYAML is missing (it comes with ansible-core and the kubernetes client)."""
+    if yaml is None:
+        raise MicrosegError("the Python library PyYAML is required on the host that runs zerotrust.microseg modules")
+
+
 def dump(obj):
     """Canonical, deterministic block YAML of one object (ends with a newline)."""
+    require_yaml()
     try:
         return yaml.dump(canonical(obj, top=True), Dumper=_Dumper, default_flow_style=False,
                          sort_keys=False, allow_unicode=True, width=4096)
@@ -173,6 +183,7 @@ def load(text, source=None):
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise InputError("is not UTF-8: %s" % exc, source=source) from exc
+    require_yaml()
     try:
         documents = list(yaml.load_all(text, Loader=_Loader))
     except yaml.YAMLError as exc:

@@ -13,7 +13,7 @@ description:
     C(unobserved) (declared, never observed) and C(undeclared) (observed, not declared).
   - Each flow is C({source, destination, port}) in flow-table notation, endpoints namespace-qualified, port as C(7070/TCP).
   - Writes only when the report changes; in check mode writes nothing.
-author: zerotrust.microseg developers
+author: zerotrust.microseg developers (@zerotrust)
 extends_documentation_fragment:
   - zerotrust.microseg.attributes
   - zerotrust.microseg.intent

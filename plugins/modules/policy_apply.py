@@ -15,7 +15,7 @@ description:
   - With O(state=snapshot) it records the managed objects and returns an id; O(state=restore) puts the target back
     exactly as it was at that snapshot (used by the roles' rescue blocks); O(state=discard) forgets a snapshot.
   - The C(directory) target is complete. The C(cluster) target is not available in this release.
-author: zerotrust.microseg developers
+author: zerotrust.microseg developers (@zerotrust)
 extends_documentation_fragment:
   - zerotrust.microseg.attributes
   - zerotrust.microseg.target

@@ -15,7 +15,7 @@ description:
     in the tiers C(security), C(platform), C(application), C(appsec) and C(default).
   - Any invalid input (a malformed flow row, a bad port, a name Kubernetes would reject) fails the task with a message
     naming the file, line and field; nothing is rendered then.
-author: zerotrust.microseg developers
+author: zerotrust.microseg developers (@zerotrust)
 extends_documentation_fragment:
   - zerotrust.microseg.attributes
   - zerotrust.microseg.intent

@@ -13,7 +13,7 @@ description:
     identity label.
   - Warns about in-scope namespaces that do not exist and about declared flow endpoints that match no workload.
   - Reads only; never changes the target.
-author: zerotrust.microseg developers
+author: zerotrust.microseg developers (@zerotrust)
 extends_documentation_fragment:
   - zerotrust.microseg.attributes
   - zerotrust.microseg.intent

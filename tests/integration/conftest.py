@@ -20,7 +20,7 @@ class Run:
         self.rc = proc.returncode
         self.out = proc.stdout + proc.stderr
         recap = re.search(r"lab-cluster\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)\s+rescued=(\d+)", self.out)
-        self.ok, self.changed, _, self.failed, self.skipped, self.rescued = (int(g) for g in recap.groups()) if recap else (None,) * 6
+        self.ok, self.changed, self.unreachable, self.failed, self.skipped, self.rescued = (int(g) for g in recap.groups()) if recap else (None,) * 6
 
 
 def run_playbook(inventory, *args, playbook=PLAYBOOK, env=None):

@@ -99,9 +99,9 @@ def test_list_filters_by_kind_and_labels(target):
     target.put(_policy("global", namespace=None))
     target.put(_policy("foreign", managed=False))
     calico_np = ("projectcalico.org", "NetworkPolicy")
-    assert sorted(name for *_, name in target.list(kinds=[calico_np])) == ["cart", "foreign", "frontend"]
-    assert [name for *_, name in target.list(labels=dict(MANAGED, **{TIER_LABEL: "application"}))] == ["cart"]
-    assert sorted(name for *_, name in target.list(labels=MANAGED)) == ["cart", "frontend", "global"]
+    assert sorted(name for *_ignored, name in target.list(kinds=[calico_np])) == ["cart", "foreign", "frontend"]
+    assert [name for *_ignored, name in target.list(labels=dict(MANAGED, **{TIER_LABEL: "application"}))] == ["cart"]
+    assert sorted(name for *_ignored, name in target.list(labels=MANAGED)) == ["cart", "frontend", "global"]
     assert target.list(kinds=[("core", "Namespace")]) == {}
 
 

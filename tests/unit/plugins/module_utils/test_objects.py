@@ -183,7 +183,7 @@ SAME_CONTENT = [
 @pytest.mark.parametrize("first, second, expected", [case[1:] for case in SAME_CONTENT], ids=[case[0] for case in SAME_CONTENT])
 def test_same_content(first, second, expected):
     assert same_content(first, second) is expected
-    assert same_content(second, first) is expected
+    assert same_content(second, first) is expected  # pylint: disable=arguments-out-of-order
 
 
 def test_diff_entry_for_create_update_delete():

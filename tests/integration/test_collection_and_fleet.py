@@ -1,0 +1,69 @@
+"""The built and installed collection, and the fleet rollout playbook."""
+import glob
+import os
+import subprocess
+
+import yaml
+
+from conftest import BIN, REPO, run_playbook
+
+
+def test_installed_collection_runs_site_by_its_fqcn(lab, tmp_path):
+    empty_config = tmp_path / "ansible.cfg"
+    empty_config.write_text("[defaults]\n")
+    galaxy_env = dict(os.environ, ANSIBLE_CONFIG=str(empty_config))
+    build = subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "build", "--output-path", str(tmp_path), REPO],
+                           capture_output=True, text=True, check=False, cwd=str(tmp_path), env=galaxy_env)
+    assert build.returncode == 0, build.stdout + build.stderr
+    tarball = glob.glob(str(tmp_path / "zerotrust-microseg-*.tar.gz"))[0]
+    installed = tmp_path / "installed"
+    install = subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "-p", str(installed), tarball],
+                             capture_output=True, text=True, check=False, cwd=str(tmp_path), env=galaxy_env)
+    assert install.returncode == 0, install.stdout + install.stderr
+    assert os.path.isfile(installed / "ansible_collections/zerotrust/microseg/playbooks/site.yml"), install.stdout
+    env = {"ANSIBLE_COLLECTIONS_PATH": str(installed), "ANSIBLE_CONFIG": str(empty_config)}
+    result = run_playbook(lab, playbook="zerotrust.microseg.site", env=env)
+    assert result.rc == 0, result.out
+    assert os.path.exists(os.path.join(lab, "cluster", "projectcalico.org", "NetworkPolicy", "hipstershop", "frontend.yaml"))
+    again = run_playbook(lab, playbook="zerotrust.microseg.site", env=env)
+    assert again.rc == 0 and again.changed == 0, again.out
+
+
+def _fleet(lab, names, canaries):
+    with open(os.path.join(lab, "group_vars", "lab.yml"), encoding="utf-8") as handle:
+        intent = yaml.safe_load(handle)
+    hosts = {name: {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                    "microseg_directory": "clusters/" + name} for name in names}
+    inventory = {"all": {"vars": intent, "children": {
+        "canary": {"hosts": {n: hosts[n] for n in canaries}},
+        "fleet": {"hosts": {n: hosts[n] for n in names if n not in canaries}}}}}
+    with open(os.path.join(lab, "hosts.yml"), "w", encoding="utf-8") as handle:
+        yaml.safe_dump(inventory, handle)
+    os.remove(os.path.join(lab, "group_vars", "lab.yml"))
+    for name in names:
+        os.makedirs(os.path.join(lab, "clusters", name))
+
+
+def test_rollout_runs_canary_then_batches_and_stops_on_a_failed_batch(lab):
+    _fleet(lab, ["c1", "c2", "c3", "c4"], ["c1"])
+    blocked = os.path.join(lab, "clusters", "c2", "projectcalico.org", "Tier", "_cluster", "security.yaml")
+    os.makedirs(blocked)  # c2 cannot be written: its deploy fails and is rolled back
+    playbook = os.path.join(REPO, "playbooks", "rollout.yml")
+    result = run_playbook(lab, "-e", "microseg_batch=1", playbook=playbook)
+    assert result.rc != 0
+    assert os.path.exists(os.path.join(lab, "clusters", "c1", "projectcalico.org", "Tier"))
+    c2 = [p for p in glob.glob(os.path.join(lab, "clusters", "c2", "**", "*.yaml"), recursive=True) if os.path.isfile(p)]
+    assert c2 == []
+    # batches of one, in inventory order after the canary: c2 fails, so c3 and c4 are never touched
+    for name in ("c3", "c4"):
+        assert not os.path.exists(os.path.join(lab, "clusters", name, "projectcalico.org")), result.out
+    assert "deploy failed on c2 and was rolled back" in result.out
+
+
+def test_rollout_canary_failure_stops_everything(lab):
+    _fleet(lab, ["c1", "c2", "c3"], ["c1"])
+    os.makedirs(os.path.join(lab, "clusters", "c1", "projectcalico.org", "Tier", "_cluster", "security.yaml"))
+    result = run_playbook(lab, playbook=os.path.join(REPO, "playbooks", "rollout.yml"))
+    assert result.rc != 0
+    for name in ("c2", "c3"):
+        assert not os.path.exists(os.path.join(lab, "clusters", name, "projectcalico.org")), name
