@@ -29,7 +29,7 @@ changelog: $(VENV)/.installed
 	$(BIN)/antsibull-changelog lint
 
 bench: $(VENV)/.installed $(LINK)
-	$(BIN)/python bench/apply_directory.py
+	$(BIN)/python bench/plan_and_apply.py
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)

@@ -220,7 +220,7 @@ def _apps(raw, tenants):
 
 
 def _dns(raw):
-    raw = _mapping(dict(DEFAULT_DNS, **(raw or {})), "microseg_dns")
+    raw = {**DEFAULT_DNS, **_mapping(raw or {}, "microseg_dns")}
     _unknown_keys(raw, ("namespace", "selector", "port"), "microseg_dns")
     namespace = _string(raw["namespace"], "microseg_dns.namespace", k8s_labels.validate_namespace)
     text = _string(raw["selector"], "microseg_dns.selector")
@@ -229,7 +229,7 @@ def _dns(raw):
     except ValueError as err:
         _fail("microseg_dns.selector", str(err))
     try:
-        port = int(raw["port"])
+        port = 0 if isinstance(raw["port"], bool) else int(raw["port"])
     except (TypeError, ValueError):
         port = 0
     if not 1 <= port <= 65535:
