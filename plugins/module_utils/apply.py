@@ -50,13 +50,14 @@ class _Plan:
     unchanged: int = 0
 
 
-def apply_objects(target, desired, scope=None, prune=True, keep_enforced=False, force=False):
+def apply_objects(target, desired, scope=None, prune=True, keep_enforced=False, force=False, with_diff=True):
     """Make the target hold ``desired``; prune our in-scope objects that are no longer desired.
 
     ``scope``: labels (a dict, or a list of dicts for a union) an object must carry, besides
     managed-by, to be pruned; None means every managed object. ``force`` takes over objects we
     do not manage. ``keep_enforced`` keeps a live ``posture: enforced`` object where the desired
     one is ``posture: failsafe``. Any failure while writing restores every touched path.
+    ``with_diff=False`` skips rendering the before/after texts (the result's diff is empty).
     """
     wanted = _index_desired(desired)
     scopes = _scopes(scope)
@@ -64,7 +65,7 @@ def apply_objects(target, desired, scope=None, prune=True, keep_enforced=False, 
         plan = _plan(wanted, target.list(), scopes if prune else [], keep_enforced, force)
         writes = sorted(list(plan.creates) + list(plan.updates), key=_write_key)
         deletes = sorted(plan.deletes, key=_write_key, reverse=True)
-        result = _result(plan, wanted, writes, deletes)
+        result = _result(plan, wanted, writes, deletes, with_diff)
         if result.changed and not target.check_mode:
             _execute(target, [(ident, wanted[ident]) for ident in writes], deletes)
     return result
@@ -147,10 +148,12 @@ def _write_key(ident):
     return (WRITE_RANK.get(ident[1], _OTHER_RANK), relpath(ident))
 
 
-def _result(plan, wanted, writes, deletes):
+def _result(plan, wanted, writes, deletes, with_diff=True):
     """The result and per-object diff, in write order (writes, then deletes)."""
-    diff = [diff_entry(ident, plan.updates.get(ident), wanted[ident]) for ident in writes]
-    diff += [diff_entry(ident, plan.deletes[ident], None) for ident in deletes]
+    diff = []
+    if with_diff:
+        diff = [diff_entry(ident, plan.updates.get(ident), wanted[ident]) for ident in writes]
+        diff += [diff_entry(ident, plan.deletes[ident], None) for ident in deletes]
     return ApplyResult(
         changed=bool(writes or deletes),
         created=[relpath(ident) for ident in writes if ident in plan.creates],

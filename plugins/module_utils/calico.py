@@ -48,11 +48,11 @@ def _namespaces(namespaces):
     return sel.in_set(NS_LABEL, namespaces)
 
 
-def set_slug(domain):
-    """A stable, valid object name and label value for the set holding ``domain``."""
+def set_slug(domain, hashed=False):
+    """A stable, valid object name and label value for the set holding ``domain`` (``hashed``: always with a digest)."""
     slug = domain.replace("*", "wildcard").lower()
     slug = re.sub(r"[^a-z0-9.-]", "-", slug).strip("-.")
-    if len(slug) > 50:
+    if hashed or len(slug) > 50:
         slug = slug[:40].rstrip("-.") + "-" + hashlib.sha256(domain.encode()).hexdigest()[:8]
     return "domain-" + slug
 
@@ -117,6 +117,8 @@ class CalicoRenderer:
             return {"nets": [endpoint.net]}
         if self.enterprise:
             slug = set_slug(endpoint.domain)
+            if self.domain_sets.get(slug, (endpoint.domain,))[0] != endpoint.domain:
+                slug = set_slug(endpoint.domain, hashed=True)  # "*.x.com" and "wildcard.x.com" need two sets
             self.domain_sets.setdefault(slug, (endpoint.domain, tier))
             entity = {"selector": sel.eq(SET_LABEL, slug)}
             if local_ns is not None:

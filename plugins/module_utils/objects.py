@@ -61,8 +61,8 @@ if yaml is not None:
             for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
         }
 
-    class _Dumper(yaml.SafeDumper):  # pylint: disable=too-many-ancestors
-        """Pure-Python safe dumper (same output with or without libyaml), never emits aliases."""
+    class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # pylint: disable=too-many-ancestors
+        """Safe dumper (libyaml when present: about 5x faster; content is compared parsed, never as bytes); no aliases."""
 
         def ignore_aliases(self, data):
             return True

@@ -145,7 +145,7 @@ def apply_policies(module):
             return dict(changed=bool(restored), restored=restored)
         scope = [{TIER_LABEL: tier} for tier in selected_tiers(params["tiers"])]
         result = apply_objects(target, params["resources"], scope=scope, prune=params["prune"],
-                               keep_enforced=params["keep_enforced"], force=params["force"])
+                               keep_enforced=params["keep_enforced"], force=params["force"], with_diff=module._diff)
     output = dict(changed=result.changed, created=result.created, updated=result.updated, deleted=result.deleted,
                   kept=result.kept, unchanged=result.unchanged)
     if module._diff:
