@@ -51,6 +51,7 @@ DEFAULT_TIER_ORDER = 1000000.0
 BUILTIN_TIERS = {DEFAULT_TIER: (DEFAULT_TIER_ORDER, DENY), ANP_TIER: (1000.0, PASS), BANP_TIER: (10000000.0, PASS)}
 _CALICO_KINDS = ("GlobalNetworkPolicy", "NetworkPolicy", "StagedGlobalNetworkPolicy", "StagedNetworkPolicy")
 _WORKLOAD_KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
+_PROTOCOLS = {"TCP": 6, "UDP": 17, "SCTP": 132, "ICMP": 1, "tcp": 6, "udp": 17, "sctp": 132, "icmp": 1}
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ class _View:
     """A Workload or External as matchers see it; ``memo`` caches matcher results (uid -> bool)."""
 
     __slots__ = ("is_workload", "ns", "labels", "pod_labels", "ns_labels", "sa", "sa_labels", "ip", "domain", "netsets",
-                 "ports", "memo", "ident")
+                 "ports", "memo", "imemo", "ident")
 
     def __init__(self, is_workload, ns=None, labels=None, pod_labels_=None, ns_labels=None, sa="", sa_labels=None, ip=None,
                  domain="", ports=None):
@@ -118,18 +119,19 @@ class _View:
         self.labels, self.pod_labels, self.ns_labels = labels or {}, pod_labels_ or {}, ns_labels or {}
         self.sa_labels, self.ports = sa_labels or {}, ports or {}
         self.netsets = frozenset()
-        self.memo = {}
+        self.memo = self.imemo = {}
         self.ident = None
 
 
 class _Identity:
-    """Per (namespace, labels, service account): applicable policies and compiled programs."""
+    """Per (namespace, labels, service account): applicable policies, programs, and identity-level matcher results."""
 
-    __slots__ = ("base", "programs")
+    __slots__ = ("base", "programs", "memo")
 
     def __init__(self):
         self.base = {}
-        self.programs = {}
+        self.programs = {EGRESS: {}, INGRESS: {}}
+        self.memo = {}
 
 
 class _Tier:
@@ -205,7 +207,7 @@ class PolicySet:
         self._place(self._resolve_staged(policies), tiers)
         self._cluster_sets = self._sets_for(_View(True))
         self._unknown_sets = self._sets_for(_View(False))
-        self._views, self._identities, self._ns_index, self._profiles, self._ends = {}, {}, {}, {}, {}
+        self._views, self._identities, self._ns_index, self._profiles, self._ends, self._verdicts = {}, {}, {}, {}, {}, {}
 
     # ------------------------------------------------------------------ construction
 
@@ -318,6 +320,7 @@ class PolicySet:
         view.ident = self._identities.get(key)
         if view.ident is None:
             view.ident = self._identities[key] = _Identity()
+        view.imemo = view.ident.memo
         return view
 
     def _external_view(self, obj):
@@ -362,8 +365,8 @@ class PolicySet:
                     if rule.decision is None:
                         rule.decision = Decision(rule.action, tier.name, policy.name, rule.index, "rule %d %s" % (rule.index, rule.action))
                     src, dst = rule.src, rule.dst
-                    entries.append((src.uid if src else -1, src, dst.uid if dst else -1, dst, rule.dynamic if dynamic else None,
-                                    rule.action, rule.decision))
+                    entries.append((src.uid if src else -1, src, bool(src and src.per_identity), dst.uid if dst else -1, dst,
+                                    bool(dst and dst.per_identity), rule.dynamic if dynamic else None, rule.action, rule.decision))
             program.append((tuple(entries), self._end(tier, selecting[-1])))
         return tuple(program)
 
@@ -382,21 +385,22 @@ class PolicySet:
 
     def _decide(self, view, direction, src, dst, proto, port, sport, hits=None):
         """Section G for one endpoint and direction; ``hits`` (a list) collects the trace when given."""
-        key = (direction, proto, port)
-        program = view.ident.programs.get(key)
+        programs = view.ident.programs[direction]
+        key = proto << 17 | (port + 1 if port is not None else 0)
+        program = programs.get(key)
         if program is None:
-            program = view.ident.programs[key] = self._program(view, direction, proto, port)
+            program = programs[key] = self._program(view, direction, proto, port)
         for entries, end in program:
-            for src_uid, src_match, dst_uid, dst_match, dynamic, action, decision in entries:
+            for src_uid, src_match, src_shared, dst_uid, dst_match, dst_shared, dynamic, action, decision in entries:
                 if src_match is not None:
-                    memo = src.memo
+                    memo = src.imemo if src_shared else src.memo
                     hit = memo.get(src_uid)
                     if hit is None:
                         hit = memo[src_uid] = src_match.match(src)
                     if not hit:
                         continue
                 if dst_match is not None:
-                    memo = dst.memo
+                    memo = dst.imemo if dst_shared else dst.memo
                     hit = memo.get(dst_uid)
                     if hit is None:
                         hit = memo[dst_uid] = dst_match.match(dst)
@@ -425,14 +429,29 @@ class PolicySet:
 
     def verdict(self, source, destination, protocol, port, source_port=None):
         """Verdict for a new connection ``source -> destination`` on ``protocol`` (name or number) and destination ``port``."""
-        proto = protocol if type(protocol) is int else protocol_number(protocol, "verdict", "protocol")
-        src, dst = self._view(source), self._view(destination)
+        proto = _PROTOCOLS.get(protocol) if type(protocol) is str else None
+        if proto is None:
+            proto = self._protocol(protocol, port)
+        views = self._views
+        src = views.get(source) or self._view(source)
+        dst = views.get(destination) or self._view(destination)
         egress = self._decide(src, EGRESS, src, dst, proto, port, source_port) if src.is_workload else None
         ingress = self._decide(dst, INGRESS, src, dst, proto, port, source_port) if dst.is_workload else None
-        if egress is None and ingress is None:
-            raise InputError("a connection between two External addresses does not touch the cluster", source="verdict")
-        allowed = (egress is None or egress.action == "Allow") and (ingress is None or ingress.action == "Allow")
-        return Verdict(allowed, egress, ingress)
+        key = (id(egress), id(ingress))
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            if egress is None and ingress is None:
+                raise InputError("a connection between two External addresses does not touch the cluster", source="verdict")
+            allowed = (egress is None or egress.action == "Allow") and (ingress is None or ingress.action == "Allow")
+            verdict = self._verdicts[key] = Verdict(allowed, egress, ingress)
+        return verdict
+
+    @staticmethod
+    def _protocol(protocol, port):
+        proto = protocol_number(protocol, "verdict", "protocol")
+        if port is not None and (type(port) is not int or not 0 <= port <= 65535):
+            raise InputError("port %r is not an integer 0-65535" % (port,), source="verdict", field="port")
+        return proto
 
     def trace(self, source, destination, protocol, port, source_port=None):
         """Per side, the policy trace in flow-log form ``index|tier|policy|action|rule`` (rule 31).
@@ -440,7 +459,7 @@ class PolicySet:
         Pass hits appear before the deciding hit; end of tier shows rule ``-1`` (our convention);
         the profile shows as ``__PROFILE__|__PROFILE__.kns.<ns>|allow|0``.
         """
-        proto = protocol if type(protocol) is int else protocol_number(protocol, "trace", "protocol")
+        proto = self._protocol(protocol, port)
         src, dst = self._view(source), self._view(destination)
         result = {}
         for side, view, direction in (("egress", src, EGRESS), ("ingress", dst, INGRESS)):

@@ -279,7 +279,7 @@ class EntityMatcher:
     """The address part of a rule's ``source`` or ``destination`` (everything but ports)."""
 
     __slots__ = ("uid", "ns_eq", "ns_sel", "sel", "sa_sel", "sa_names", "positive", "not_sel", "nets", "not_nets",
-                 "services", "domains", "allow_domains", "set_hits", "not_set_hits", "set_domains", "contains")
+                 "services", "domains", "allow_domains", "set_hits", "not_set_hits", "set_domains", "contains", "per_identity")
 
     def __init__(self, uid, ctx, allow_domains=False, sets_in_scope=True, **fields):
         self.uid = uid
@@ -293,6 +293,8 @@ class EntityMatcher:
         self.not_set_hits = frozenset(s.index for s in ctx.netsets if self.not_sel is not None and self.not_sel.matches(s.labels))
         doms = [s.domains for s in sets if s.index in self.set_hits and s.domains is not None]
         self.set_domains = doms if allow_domains and doms else None
+        # A workload's result depends on its identity only (not its IP) when no address criterion is involved.
+        self.per_identity = not (self.set_hits or self.not_set_hits or self.nets is not None or self.not_nets is not None)
 
     def _selects_set(self, netset):
         """The positive selector applied to a network set's own labels and namespace."""

@@ -1,0 +1,149 @@
+"""CONTRACT §6 on the lab: after deploy nothing legitimate is denied; after enforce exactly the
+declared flows, DNS and trusted domains are allowed. The policy set the playbooks wrote is read
+back from the directory target and every (pod, pod, protocol, port) combination is decided by
+the offline evaluator; the expected answer is computed from the flow tables alone."""
+import ipaddress
+import os
+
+import pytest
+import yaml
+
+from ansible_collections.zerotrust.microseg.plugins.module_utils.directory import DirectoryTarget
+from ansible_collections.zerotrust.microseg.plugins.module_utils.evaluate import (External, PolicySet, Workload,
+                                                                                  namespaces_from_objects, workloads_from_objects)
+from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import load_flows
+from conftest import run_playbook
+
+IN_SCOPE = {"hipstershop", "yaobank", "bookinfo"}
+CLUSTER_CIDRS = [ipaddress.ip_network(c) for c in ("10.244.0.0/16", "10.96.0.0/12")]
+THREAT = External(ip="203.0.113.9")
+EXTERNALS = [THREAT, External(ip="198.51.100.7"), External(domain="google.com"), External(domain="www.ubuntu.com"),
+             External(domain="api.bloomberg.com")]
+STRANGER = Workload("monitoring", "monitoring-pod", {"run": "monitoring-pod"})
+
+
+def declared(lab):
+    identity = {"hipstershop": "app", "yaobank": "app", "bookinfo": "app"}
+    flows = []
+    for app in ("hipstershop", "yaobank", "bookinfo"):
+        flows += load_flows("flows/%s.md" % app, lab, app, identity)
+    return flows
+
+
+def _endpoint_matches(endpoint, peer):
+    if endpoint.kind in ("workload", "namespace"):
+        if not isinstance(peer, Workload) or peer.namespace != endpoint.namespace:
+            return False
+        return endpoint.kind == "namespace" or peer.labels.get(endpoint.key) == endpoint.value
+    if not isinstance(peer, External):
+        return False
+    if endpoint.kind == "domain":  # oss: widened to any address outside the cluster
+        return True
+    return bool(peer.ip) and ipaddress.ip_address(peer.ip) in ipaddress.ip_network(endpoint.net)
+
+
+def expected_after_enforce(flows, source, destination, protocol, port):
+    if destination == THREAT:
+        return False
+    src_in = isinstance(source, Workload) and source.namespace in IN_SCOPE
+    dst_in = isinstance(destination, Workload) and destination.namespace in IN_SCOPE
+    if not src_in and not dst_in:
+        return True
+    for flow in flows:
+        if (flow.protocol == protocol and flow.port_min <= port <= flow.port_max
+                and _endpoint_matches(flow.source, source) and _endpoint_matches(flow.destination, destination)):
+            return True
+    if src_in and isinstance(destination, Workload) and destination.labels.get("k8s-app") == "kube-dns" \
+            and destination.namespace == "kube-system" and port == 53:
+        return True
+    if src_in and isinstance(destination, External) and protocol == "TCP" and port == 443:
+        return True  # trusted domains, oss: any address outside the cluster on 443/TCP
+    return False
+
+
+def cases(pods, flows):
+    ports = sorted({f.port_min for f in flows} | {53, 443, 9999})
+    peers = pods + EXTERNALS
+    for source in pods + EXTERNALS[1:2]:
+        for destination in peers:
+            if isinstance(source, External) and isinstance(destination, External):
+                continue
+            for protocol in ("TCP", "UDP"):
+                for port in ports:
+                    if protocol == "UDP" and port != 53:
+                        continue
+                    yield source, destination, protocol, port
+
+
+@pytest.fixture
+def deployed(lab):
+    result = run_playbook(lab, "--tags", "deploy")
+    assert result.rc == 0, result.out
+    return lab
+
+
+def evaluate(lab):
+    live = DirectoryTarget(os.path.join(lab, "cluster")).list()
+    pods = workloads_from_objects(live.values()) + [STRANGER]
+    policy_set = PolicySet(list(live.values()), namespaces=namespaces_from_objects(live.values()),
+                           cluster_cidrs=[str(c) for c in CLUSTER_CIDRS])
+    return policy_set, pods
+
+
+def test_after_deploy_only_threat_nets_are_denied(deployed):
+    policy_set, pods = evaluate(deployed)
+    flows = declared(deployed)
+    checked = 0
+    for source, destination, protocol, port in cases(pods, flows):
+        verdict = policy_set.verdict(source, destination, protocol, port)
+        assert verdict.allowed == (destination != THREAT), (source, destination, protocol, port, verdict)
+        checked += 1
+    assert checked > 10000
+
+
+def test_after_enforce_exactly_declared_dns_and_trusted_domains_are_allowed(deployed):
+    assert run_playbook(deployed, "--tags", "enforce").rc == 0
+    policy_set, pods = evaluate(deployed)
+    flows = declared(deployed)
+    allowed = checked = 0
+    for source, destination, protocol, port in cases(pods, flows):
+        verdict = policy_set.verdict(source, destination, protocol, port)
+        assert verdict.allowed == expected_after_enforce(flows, source, destination, protocol, port), \
+            (source, destination, protocol, port, verdict)
+        checked += 1
+        allowed += verdict.allowed
+    assert checked > 10000 and 0 < allowed < checked
+
+
+def test_enforce_gate_refuses_an_observed_flow_it_would_deny(deployed):
+    with open(os.path.join(deployed, "flows", "observed.md"), "a", encoding="utf-8") as handle:
+        handle.write("monitoring/run=monitoring-pod | yaobank/customer | 80\n")
+    before = DirectoryTarget(os.path.join(deployed, "cluster")).list()
+    result = run_playbook(deployed, "--tags", "enforce")
+    assert result.rc != 0
+    assert "enforce refused: 1 declared or observed flow(s) would be denied" in result.out, result.out
+    assert "monitoring/run=monitoring-pod -> yaobank/customer 80/TCP: ingress denied by default/namespace-yaobank-catch-all" in result.out
+    assert DirectoryTarget(os.path.join(deployed, "cluster")).list() == before
+    opted_out = run_playbook(deployed, "--tags", "enforce", "-e", "microseg_enforce_gate=false")
+    assert opted_out.rc == 0, opted_out.out
+
+
+def test_kubernetes_dialect_has_the_same_semantics(lab):
+    vars_file = os.path.join(lab, "group_vars", "lab.yml")
+    with open(vars_file, encoding="utf-8") as handle:
+        variables = yaml.safe_load(handle)
+    variables["microseg_dialect"] = "kubernetes"
+    with open(vars_file, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(variables, handle)
+    assert run_playbook(lab, "--tags", "deploy").rc == 0
+    policy_set, pods = evaluate(lab)
+    flows = declared(lab)
+    for source, destination, protocol, port in cases(pods, flows):
+        assert policy_set.verdict(source, destination, protocol, port).allowed == (destination != THREAT)
+    result = run_playbook(lab, "--tags", "enforce")
+    assert result.rc == 0, result.out
+    policy_set, pods = evaluate(lab)
+    for source, destination, protocol, port in cases(pods, flows):
+        verdict = policy_set.verdict(source, destination, protocol, port)
+        assert verdict.allowed == expected_after_enforce(flows, source, destination, protocol, port), \
+            (source, destination, protocol, port, verdict)
