@@ -34,7 +34,7 @@ def intent_variables():
         tenant["namespaces"].append(namespace)
         flows = []
         for s in range(SERVICES):
-            for _ in range(FANOUT):
+            for _call in range(FANOUT):
                 target = rng.randrange(SERVICES)
                 other = namespace if rng.random() < 0.9 else "ns-%03d" % rng.randrange(NAMESPACES)
                 flows.append({"source": "svc-%d" % s, "destination": "%s/svc-%d" % (other, target), "port": 8000 + target})
@@ -58,8 +58,8 @@ def main():
         first = timed("apply (create all)", lambda: apply_objects(DirectoryTarget(root), plan.objects, scope=plan.scope))
         again = timed("apply again (no change)", lambda: apply_objects(DirectoryTarget(root), plan.objects, scope=plan.scope))
         enforce = make_plan(intent, "enforce")
-        check = timed("enforce in check mode", lambda: apply_objects(DirectoryTarget(root, check_mode=True), enforce.objects,
-                                                                      scope=enforce.scope))
+        dry_run = DirectoryTarget(root, check_mode=True)
+        check = timed("enforce in check mode", lambda: apply_objects(dry_run, enforce.objects, scope=enforce.scope))
         flip = timed("enforce", lambda: apply_objects(DirectoryTarget(root), enforce.objects, scope=enforce.scope))
     print("writes: create %d, rerun %d, check mode %d (would change %d), enforce %d"
           % (len(first.created), len(again.created) + len(again.updated) + len(again.deleted), 0,
