@@ -111,7 +111,7 @@ class _View:
     """A Workload or External as matchers see it; ``memo`` caches matcher results (uid -> bool)."""
 
     __slots__ = ("is_workload", "ns", "labels", "pod_labels", "ns_labels", "sa", "sa_labels", "ip", "domain", "netsets",
-                 "ports", "memo", "imemo", "ident")
+                 "ports", "memo", "imemo", "ident", "klass")
 
     def __init__(self, is_workload, ns=None, labels=None, pod_labels_=None, ns_labels=None, sa="", sa_labels=None, ip=None,
                  domain="", ports=None):
@@ -121,6 +121,7 @@ class _View:
         self.netsets = frozenset()
         self.memo = self.imemo = {}
         self.ident = None
+        self.klass = self
 
 
 class _Identity:
@@ -132,6 +133,25 @@ class _Identity:
         self.base = {}
         self.programs = {EGRESS: {}, INGRESS: {}}
         self.memo = {}
+
+
+class _Program:
+    """Per identity, direction, protocol and port: per applying tier the candidate rules and the end-of-tier decision.
+
+    When every candidate rule depends only on the classes of the endpoints (``CompiledRule.per_class``),
+    decisions are cached per (source class, destination class).
+    """
+
+    __slots__ = ("tiers", "cacheable", "self_free", "cache")
+
+    def __init__(self, tiers, cacheable, self_free):
+        self.tiers, self.cacheable, self.self_free, self.cache = tiers, cacheable, self_free, {}
+
+
+class _Class:
+    """Interned (identity, network-set membership, named ports) of a workload; compared by identity."""
+
+    __slots__ = ()
 
 
 class _Tier:
@@ -208,6 +228,7 @@ class PolicySet:
         self._cluster_sets = self._sets_for(_View(True))
         self._unknown_sets = self._sets_for(_View(False))
         self._views, self._identities, self._ns_index, self._profiles, self._ends, self._verdicts = {}, {}, {}, {}, {}, {}
+        self._classes = {}
 
     # ------------------------------------------------------------------ construction
 
@@ -321,6 +342,10 @@ class PolicySet:
         if view.ident is None:
             view.ident = self._identities[key] = _Identity()
         view.imemo = view.ident.memo
+        klass = (view.ident, view.netsets, frozenset(ports.items()))
+        view.klass = self._classes.get(klass)
+        if view.klass is None:
+            view.klass = self._classes[klass] = _Class()
         return view
 
     def _external_view(self, obj):
@@ -341,34 +366,49 @@ class PolicySet:
         return found
 
     def _base(self, view, direction):
-        """Rule 8: the tiers that apply to this workload in this direction, with their selecting policies."""
+        """Rule 8: per applying tier its rules for this workload identity and direction.
+
+        The endpoint's own side of each rule (``source`` in egress, ``destination`` in ingress) is decided
+        here once when it depends on the identity only; rules whose own side cannot match are dropped.
+        """
         base = view.ident.base.get(direction)
-        if base is None:
-            base = []
-            for tier, candidates in self._tiers_in(view.ns):
-                selecting = [p for p in candidates if direction in p.types and p.selects(view)]
-                if selecting:
-                    base.append((tier, selecting))
-            view.ident.base[direction] = base
+        if base is not None:
+            return base
+        base = []
+        for tier, candidates in self._tiers_in(view.ns):
+            selecting = [p for p in candidates if direction in p.types and p.selects(view)]
+            if not selecting:
+                continue
+            rules = []
+            for policy in selecting:
+                for rule in policy.rules[direction]:
+                    own, peer = (rule.src, rule.dst) if direction == EGRESS else (rule.dst, rule.src)
+                    if own is not None and own.per_identity:
+                        if not own.match(view):
+                            continue
+                        own = None
+                    if rule.decision is None:
+                        rule.decision = Decision(rule.action, tier.name, policy.name, rule.index, "rule %d %s" % (rule.index, rule.action))
+                    rules.append((rule, own, peer))
+            base.append((tier, rules, self._end(tier, selecting[-1])))
+        view.ident.base[direction] = base
         return base
 
     def _program(self, view, direction, proto, port):
         """The rules that can match this protocol and port, per applying tier, with the end-of-tier decision."""
-        program = []
-        for tier, selecting in self._base(view, direction):
+        program, cacheable, self_free = [], True, True
+        for _tier, rules, end in self._base(view, direction):
             entries = []
-            for policy in selecting:
-                for rule in policy.rules[direction]:
-                    dynamic = rule.static(proto, port)
-                    if dynamic is None:
-                        continue
-                    if rule.decision is None:
-                        rule.decision = Decision(rule.action, tier.name, policy.name, rule.index, "rule %d %s" % (rule.index, rule.action))
-                    src, dst = rule.src, rule.dst
-                    entries.append((src.uid if src else -1, src, bool(src and src.per_identity), dst.uid if dst else -1, dst,
-                                    bool(dst and dst.per_identity), rule.dynamic if dynamic else None, rule.action, rule.decision))
-            program.append((tuple(entries), self._end(tier, selecting[-1])))
-        return tuple(program)
+            for rule, own, peer in rules:
+                dynamic = rule.static(proto, port)
+                if dynamic is None:
+                    continue
+                cacheable = cacheable and rule.per_class
+                self_free = self_free and own is None and (direction == EGRESS or not dynamic)
+                entries.append((peer.uid if peer else -1, peer, bool(peer and peer.per_identity), own.uid if own else -1, own,
+                                rule.dynamic if dynamic else None, rule.action, rule.decision))
+            program.append((tuple(entries), end))
+        return _Program(tuple(program), cacheable, self_free)
 
     def _end(self, tier, last):
         key = (tier.name, last.name)
@@ -390,20 +430,31 @@ class PolicySet:
         program = programs.get(key)
         if program is None:
             program = programs[key] = self._program(view, direction, proto, port)
-        for entries, end in program:
-            for src_uid, src_match, src_shared, dst_uid, dst_match, dst_shared, dynamic, action, decision in entries:
-                if src_match is not None:
-                    memo = src.imemo if src_shared else src.memo
-                    hit = memo.get(src_uid)
+        peer = dst if direction == EGRESS else src
+        if program.cacheable and hits is None:
+            cache_key = peer.klass if program.self_free else (view.klass, peer.klass)
+            decision = program.cache.get(cache_key)
+            if decision is None:
+                decision = program.cache[cache_key] = self._run(program, view, peer, src, dst, proto, port, sport, None)
+            return decision
+        return self._run(program, view, peer, src, dst, proto, port, sport, hits)
+
+    def _run(self, program, view, peer, src, dst, proto, port, sport, hits):
+        """Walk the program's tiers and rules (section G): ``view`` is the endpoint, ``peer`` the other side."""
+        for entries, end in program.tiers:
+            for peer_uid, peer_match, peer_shared, own_uid, own_match, dynamic, action, decision in entries:
+                if peer_match is not None:
+                    memo = peer.imemo if peer_shared else peer.memo
+                    hit = memo.get(peer_uid)
                     if hit is None:
-                        hit = memo[src_uid] = src_match.match(src)
+                        hit = memo[peer_uid] = peer_match.match(peer)
                     if not hit:
                         continue
-                if dst_match is not None:
-                    memo = dst.imemo if dst_shared else dst.memo
-                    hit = memo.get(dst_uid)
+                if own_match is not None:
+                    memo = view.memo
+                    hit = memo.get(own_uid)
                     if hit is None:
-                        hit = memo[dst_uid] = dst_match.match(dst)
+                        hit = memo[own_uid] = own_match.match(view)
                     if not hit:
                         continue
                 if dynamic is not None and not dynamic(src, dst, proto, port, sport):
@@ -474,7 +525,9 @@ class PolicySet:
 
     def applicable(self, workload, direction):
         """Tier name -> names of the policies selecting ``workload`` for ``direction`` (``Ingress`` / ``Egress``)."""
-        return {tier.name: [p.name for p in policies] for tier, policies in self._base(self._view(workload), direction)}
+        view = self._view(workload)
+        return {tier.name: [p.name for p in candidates if direction in p.types and p.selects(view)]
+                for tier, candidates in self._tiers_in(view.ns) if any(direction in p.types and p.selects(view) for p in candidates)}
 
 
 # ---------------------------------------------------------------------- helpers

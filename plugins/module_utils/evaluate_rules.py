@@ -279,7 +279,8 @@ class EntityMatcher:
     """The address part of a rule's ``source`` or ``destination`` (everything but ports)."""
 
     __slots__ = ("uid", "ns_eq", "ns_sel", "sel", "sa_sel", "sa_names", "positive", "not_sel", "nets", "not_nets",
-                 "services", "domains", "allow_domains", "set_hits", "not_set_hits", "set_domains", "contains", "per_identity")
+                 "services", "domains", "allow_domains", "set_hits", "not_set_hits", "set_domains", "contains", "per_identity",
+                 "per_class")
 
     def __init__(self, uid, ctx, allow_domains=False, sets_in_scope=True, **fields):
         self.uid = uid
@@ -295,6 +296,8 @@ class EntityMatcher:
         self.set_domains = doms if allow_domains and doms else None
         # A workload's result depends on its identity only (not its IP) when no address criterion is involved.
         self.per_identity = not (self.set_hits or self.not_set_hits or self.nets is not None or self.not_nets is not None)
+        # ... and on its identity plus network-set membership (its "class") when no raw CIDR is involved.
+        self.per_class = self.nets is None and self.not_nets is None
 
     def _selects_set(self, netset):
         """The positive selector applied to a network set's own labels and namespace."""
@@ -361,7 +364,7 @@ class CompiledRule:
     """One rule: static protocol/port criteria, source and destination matchers, and the action."""
 
     __slots__ = ("index", "action", "proto", "not_proto", "dports", "dnotports", "sports", "snotports",
-                 "src", "dst", "dst_services", "ip_version", "always_dynamic", "decision")
+                 "src", "dst", "dst_services", "ip_version", "always_dynamic", "per_class", "decision")
 
     def __init__(self, index, action, proto=None, not_proto=None, dports=None, dnotports=None, sports=None,
                  snotports=None, src=None, dst=None, dst_services=None, ip_version=None):
@@ -370,6 +373,9 @@ class CompiledRule:
         self.dports, self.dnotports, self.sports, self.snotports = dports, dnotports, sports, snotports
         self.src, self.dst, self.dst_services, self.ip_version = src, dst, dst_services, ip_version
         self.always_dynamic = sports is not None or snotports is not None or dst_services is not None or ip_version is not None
+        # The outcome depends only on the classes of source and destination (identity, network sets, named ports).
+        self.per_class = (sports is None and snotports is None and ip_version is None
+                          and (src is None or src.per_class) and (dst is None or dst.per_class))
         self.decision = None
 
     def static(self, proto, port):

@@ -51,13 +51,9 @@ def declared_flows(intent):
 
 def observed_flows(intent):
     """Flows of microseg_observed_flows: no home namespace, always namespace-qualified."""
-    found = []
-    identity = intent.identity_labels
-    for spec in intent.observed_flows:
-        if isinstance(spec, dict):
-            found.extend(flow_tables.parse_flow_rows([spec], "microseg_observed_flows", None, identity))
-        else:
-            found.extend(flow_tables.load_flows(spec, intent.base_dir, None, identity))
+    # one call, so an inline row's "line" is its position in the list
+    found = flow_tables.load_flows(intent.observed_flows, intent.base_dir, None, intent.identity_labels,
+                                   source="microseg_observed_flows")
     return flow_tables.merge_flows(found)
 
 

@@ -101,18 +101,19 @@ def compare(before, after):
     return newly_denied, newly_allowed
 
 
-def future_state(live, desired, tiers=None):
+def future_state(live, desired=(), tiers=None, prune=True):
     """The policy objects the target will hold once ``desired`` is applied with prune over ``tiers``.
 
-    ``live``: identity -> object as the target lists it. Managed objects of the pruned tiers go,
-    desired objects replace or join the rest; workloads and other kinds are left out.
+    ``live``: identity -> object as the target lists it. With ``prune``, managed objects of the
+    pruned tiers (all when ``tiers`` is empty) go; desired objects replace or join the rest;
+    workloads and other kinds are left out. ``future_state(live, prune=False)`` is the live set.
     """
     tiers = set(tiers or ())
     state = {}
     for ident, obj in live.items():
         if ident[0] not in POLICY_GROUPS:
             continue
-        if is_managed(obj) and (not tiers or ((obj.get("metadata") or {}).get("labels") or {}).get(TIER_LABEL) in tiers):
+        if prune and is_managed(obj) and (not tiers or ((obj.get("metadata") or {}).get("labels") or {}).get(TIER_LABEL) in tiers):
             continue
         state[ident] = obj
     for obj in desired:

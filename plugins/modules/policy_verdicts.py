@@ -29,7 +29,9 @@ attributes:
     details: The module changes nothing.
 options:
   resources:
-    description: The policy objects to evaluate, usually C(objects) of M(zerotrust.microseg.policy_plan).
+    description:
+      - The policy objects to evaluate, usually C(objects) of M(zerotrust.microseg.policy_plan).
+      - Empty means the policies the target holds now.
     type: list
     elements: dict
     default: []
@@ -155,7 +157,12 @@ def decide_flows(module):
     live = {}
     if params["target"] != "none":
         live = open_target(module).list()
-    objects = future_state(live, params["resources"], params["tiers"]) if live and params["merge_live"] else params["resources"]
+    if not params["resources"]:
+        objects = future_state(live, prune=False)
+    elif params["merge_live"]:
+        objects = future_state(live, params["resources"], params["tiers"])
+    else:
+        objects = params["resources"]
     namespaces = namespaces_from_objects(live.values())
     workloads = _workloads(params, live)
     common = dict(workloads=workloads, namespaces=namespaces, cluster_cidrs=intent.cluster_cidrs, identity_labels=identity,

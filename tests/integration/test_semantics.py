@@ -147,3 +147,16 @@ def test_kubernetes_dialect_has_the_same_semantics(lab):
         verdict = policy_set.verdict(source, destination, protocol, port)
         assert verdict.allowed == expected_after_enforce(flows, source, destination, protocol, port), \
             (source, destination, protocol, port, verdict)
+
+
+def test_verdicts_playbook_names_the_deciding_policy(lab):
+    assert run_playbook(lab).rc == 0
+    playbook = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "playbooks", "verdicts.yml")
+    extra = '{"microseg_check_flows": [{"source": "monitoring/run=monitoring-pod", "destination": "yaobank/customer", "port": 80}]}'
+    result = run_playbook(lab, "-e", extra, playbook=playbook)
+    assert result.rc == 0, result.out
+    shown = " ".join(result.out.split())  # the callback folds long messages
+    assert "27 flow(s), 1 denied" in shown
+    assert "monitoring/run=monitoring-pod -> yaobank/customer 80/TCP: deny (ingress by default/namespace-yaobank-catch-all)" in shown
+    failing = run_playbook(lab, "-e", extra, "-e", "microseg_fail_on_denied=true", playbook=playbook)
+    assert failing.rc != 0 and "1 declared or observed flow(s) would be denied" in failing.out

@@ -150,7 +150,7 @@ def test_declared_flows_merge_apps_inline_and_files():
     assert Flow(workload("bookinfo", "productpage", "app.kubernetes.io/name"), workload("hipstershop", "frontend"),
                 "TCP", 8080, 8080) in found
     merged = [f for f in found if f.source == workload("hipstershop", "frontend") and f.destination == workload("hipstershop", "cartservice")]
-    assert [f.origin for f in merged] == ["flows/hipstershop.md:12"]  # the first origin is kept
+    assert [f.origin for f in merged] == ["flows/hipstershop.md:11"]  # the first origin is kept
 
 
 def test_declared_flows_use_each_namespace_identity_label():
