@@ -6,18 +6,22 @@ BIN := $(VENV)/bin
 LINK := collections/ansible_collections/zerotrust/microseg
 INVENTORY ?= inventories/lab/hosts.yml
 
-.PHONY: demo test unit integration sanity lint changelog bench clean
+.PHONY: demo test unit integration molecule sanity lint changelog bench clean
 
 demo: $(VENV)/.installed $(LINK)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml $(ARGS)
 
-test: unit integration sanity lint changelog
+test: unit integration molecule sanity lint changelog
 
 unit: $(VENV)/.installed $(LINK)
 	$(BIN)/python -m pytest -q tests/unit
 
 integration: $(VENV)/.installed $(LINK)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -n 2 tests/integration
+
+# molecule installs the built collection into ~/.ansible/collections (not ./collections, our link)
+molecule: $(VENV)/.installed
+	PATH="$(CURDIR)/$(BIN):$$PATH" ANSIBLE_COLLECTIONS_PATH=$(HOME)/.ansible/collections $(BIN)/molecule test -s lab_directory
 
 sanity: $(VENV)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" tools/ansible-test.sh

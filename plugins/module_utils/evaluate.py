@@ -228,7 +228,7 @@ class PolicySet:
         self._cluster_sets = self._sets_for(_View(True))
         self._unknown_sets = self._sets_for(_View(False))
         self._views, self._identities, self._ns_index, self._profiles, self._ends, self._verdicts = {}, {}, {}, {}, {}, {}
-        self._classes = {}
+        self._classes, self._by_value, self._alive = {}, {}, []
 
     # ------------------------------------------------------------------ construction
 
@@ -304,16 +304,17 @@ class PolicySet:
         return frozenset(s.index for s in self.netsets if s.nets and self._contains(view, s.nets))
 
     def _view(self, obj):
-        view = self._views.get(obj)
+        """The view of a Workload or External: cached by object id (the view keeps the object alive) and by value."""
+        view = self._views.get(id(obj))
         if view is not None:
             return view
-        if isinstance(obj, Workload):
-            view = self._workload_view(obj)
-        elif isinstance(obj, External):
-            view = self._external_view(obj)
-        else:
+        if not isinstance(obj, (Workload, External)):
             raise TypeError("source and destination must be Workload or External, not %s" % type(obj).__name__)
-        self._views[obj] = view
+        view = self._by_value.get(obj)
+        if view is None:
+            view = self._by_value[obj] = self._workload_view(obj) if isinstance(obj, Workload) else self._external_view(obj)
+        self._views[id(obj)] = view
+        self._alive.append(obj)
         return view
 
     def _ip(self, text, what):
@@ -484,8 +485,8 @@ class PolicySet:
         if proto is None:
             proto = self._protocol(protocol, port)
         views = self._views
-        src = views.get(source) or self._view(source)
-        dst = views.get(destination) or self._view(destination)
+        src = views.get(id(source)) or self._view(source)
+        dst = views.get(id(destination)) or self._view(destination)
         egress = self._decide(src, EGRESS, src, dst, proto, port, source_port) if src.is_workload else None
         ingress = self._decide(dst, INGRESS, src, dst, proto, port, source_port) if dst.is_workload else None
         key = (id(egress), id(ingress))

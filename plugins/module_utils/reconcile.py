@@ -12,7 +12,8 @@ def _endpoint_covers(declared, observed):
     if declared.kind == "namespace":
         return observed.kind in ("workload", "namespace") and observed.namespace == declared.namespace
     if declared.kind == "net" and observed.kind == "net":
-        return ipaddress.ip_network(observed.net).subnet_of(ipaddress.ip_network(declared.net))
+        inner, outer = ipaddress.ip_network(observed.net), ipaddress.ip_network(declared.net)
+        return inner.version == outer.version and inner.subnet_of(outer)
     if declared.kind == "domain" and observed.kind == "domain" and declared.domain.startswith("*."):
         return fnmatch.fnmatchcase(observed.domain, declared.domain) and observed.domain != declared.domain[2:]
     return False
@@ -38,8 +39,9 @@ class FlowIndex:
                 self.wide.append(flow)
 
     def covering(self, observed):
+        """Every declared flow that covers ``observed`` (an exact match does not hide a wider one)."""
         found = [f for f in self.exact.get((observed.protocol, observed.source, observed.destination), ()) if covers(f, observed)]
-        return found or [f for f in self.wide if covers(f, observed)]
+        return found + [f for f in self.wide if f not in found and covers(f, observed)]
 
 
 def reconcile(declared, observed, identity_labels=None):
