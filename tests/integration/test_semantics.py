@@ -18,7 +18,7 @@ IN_SCOPE = {"hipstershop", "yaobank", "bookinfo"}
 CLUSTER_CIDRS = [ipaddress.ip_network(c) for c in ("10.244.0.0/16", "10.96.0.0/12")]
 THREAT = External(ip="203.0.113.9")
 EXTERNALS = [THREAT, External(ip="198.51.100.7"), External(domain="google.com"), External(domain="www.ubuntu.com"),
-             External(domain="api.bloomberg.com")]
+             External(domain="api.bloomberg.com"), External(domain="bloomberg.com"), External(domain="www.github.com")]
 STRANGER = Workload("monitoring", "monitoring-pod", {"run": "monitoring-pod"})
 
 
@@ -30,19 +30,29 @@ def declared(lab):
     return flows
 
 
-def _endpoint_matches(endpoint, peer):
+def _domain_matches(pattern, name):
+    """Calico Enterprise wildcard rules: ``*.x.com`` matches one or more labels before x.com, not x.com."""
+    if pattern.startswith("*."):
+        return name.endswith(pattern[1:]) and name != pattern[2:]
+    return name == pattern
+
+
+def _endpoint_matches(endpoint, peer, edition="oss"):
     if endpoint.kind in ("workload", "namespace"):
         if not isinstance(peer, Workload) or peer.namespace != endpoint.namespace:
             return False
         return endpoint.kind == "namespace" or peer.labels.get(endpoint.key) == endpoint.value
     if not isinstance(peer, External):
         return False
-    if endpoint.kind == "domain":  # oss: widened to any address outside the cluster
-        return True
+    if endpoint.kind == "domain":  # oss: widened to any address outside the cluster; enterprise: by name
+        return edition == "oss" or (bool(peer.domain) and _domain_matches(endpoint.domain, peer.domain))
     return bool(peer.ip) and ipaddress.ip_address(peer.ip) in ipaddress.ip_network(endpoint.net)
 
 
-def expected_after_enforce(flows, source, destination, protocol, port):
+TRUSTED = ("google.com", "tigera.io")
+
+
+def expected_after_enforce(flows, source, destination, protocol, port, edition="oss"):
     if destination == THREAT:
         return False
     src_in = isinstance(source, Workload) and source.namespace in IN_SCOPE
@@ -51,13 +61,15 @@ def expected_after_enforce(flows, source, destination, protocol, port):
         return True
     for flow in flows:
         if (flow.protocol == protocol and flow.port_min <= port <= flow.port_max
-                and _endpoint_matches(flow.source, source) and _endpoint_matches(flow.destination, destination)):
+                and _endpoint_matches(flow.source, source) and _endpoint_matches(flow.destination, destination, edition)):
             return True
     if src_in and isinstance(destination, Workload) and destination.labels.get("k8s-app") == "kube-dns" \
             and destination.namespace == "kube-system" and port == 53:
         return True
-    if src_in and isinstance(destination, External) and protocol == "TCP" and port == 443:
-        return True  # trusted domains, oss: any address outside the cluster on 443/TCP
+    if src_in and isinstance(destination, External):
+        if edition == "enterprise":
+            return destination.domain in TRUSTED  # by name, on any port
+        return protocol == "TCP" and port == 443  # oss: any address outside the cluster on 443/TCP
     return False
 
 
@@ -160,3 +172,24 @@ def test_verdicts_playbook_names_the_deciding_policy(lab):
     assert "monitoring/run=monitoring-pod -> yaobank/customer 80/TCP: deny (ingress by default/namespace-yaobank-catch-all)" in shown
     failing = run_playbook(lab, "-e", extra, "-e", "microseg_fail_on_denied=true", playbook=playbook)
     assert failing.rc != 0 and "1 declared or observed flow(s) would be denied" in failing.out
+
+
+def test_enterprise_edition_allows_domains_by_name_only(lab):
+    vars_file = os.path.join(lab, "group_vars", "lab.yml")
+    with open(vars_file, encoding="utf-8") as handle:
+        variables = yaml.safe_load(handle)
+    variables["microseg_calico_edition"] = "enterprise"
+    with open(vars_file, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(variables, handle)
+    result = run_playbook(lab)
+    assert result.rc == 0, result.out
+    assert "oss edition cannot match domain names" not in result.out
+    policy_set, pods = evaluate(lab)
+    flows = declared(lab)
+    allowed = 0
+    for source, destination, protocol, port in cases(pods, flows):
+        verdict = policy_set.verdict(source, destination, protocol, port)
+        assert verdict.allowed == expected_after_enforce(flows, source, destination, protocol, port, "enterprise"), \
+            (source, destination, protocol, port, verdict)
+        allowed += verdict.allowed
+    assert allowed

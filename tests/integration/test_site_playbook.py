@@ -158,3 +158,14 @@ def test_selector_syntax_in_a_name_is_refused(lab):
     assert result.rc != 0
     assert "flows/bookinfo.md:8: destination:" in result.out, result.out
     assert tree(lab) == before
+
+
+def test_calico_before_3_32_gets_tier_prefixed_names(lab):
+    result = run_playbook(lab, "--tags", "deploy", "-e", "microseg_calico_version=3.31")
+    assert result.rc == 0, result.out
+    names = {os.path.basename(p) for p in policies(lab)}
+    assert {"security.tenant-hipstershop-boundary.yaml", "platform.cluster-dns.yaml", "appsec.frontend.yaml",
+            "default.tenant-hipstershop-catch-all.yaml", "security.yaml"} <= names
+    assert "frontend.yaml" not in names
+    rerun = run_playbook(lab, "--tags", "deploy", "-e", "microseg_calico_version=3.31")
+    assert rerun.changed == 0, rerun.out
