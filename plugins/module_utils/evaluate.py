@@ -7,7 +7,8 @@ evaluating only the in-cluster side(s) (rule 2). Per endpoint and direction, tie
 direction is skipped (rule 8); inside a tier policies run by (order or +inf, name), rules top
 to bottom, Allow/Deny are final, Pass leaves the tier, Log continues; a tier without a
 verdict ends in its ``defaultAction``; after the last tier the profile ``kns.<namespace>``
-allows (rule 11). Policy families are compiled by ``evaluate_rules.py``.
+allows (rule 11). Policies are compiled by ``evaluate_rules.py`` (Calico kinds) and
+``evaluate_k8s.py`` (Kubernetes NetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy).
 
 Modelling choices where the specification leaves room (all documented in the tests):
 
@@ -39,9 +40,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
+from ansible_collections.zerotrust.microseg.plugins.module_utils.evaluate_k8s import compile_admin, compile_kubernetes
 from ansible_collections.zerotrust.microseg.plugins.module_utils.evaluate_rules import (
-    ANP_TIER, BANP_TIER, DENY, EGRESS, INGRESS, LOG, PASS, Context, NetSet, compile_admin, compile_calico, compile_kubernetes,
-    protocol_number)
+    ANP_TIER, BANP_TIER, DENY, EGRESS, INGRESS, LOG, PASS, Context, NetSet, compile_calico, protocol_number)
 from ansible_collections.zerotrust.microseg.plugins.module_utils.workloads import pod_labels
 
 __all__ = ["Decision", "External", "PolicySet", "Verdict", "Workload", "namespaces_from_objects", "workloads_from_objects"]
@@ -51,6 +52,7 @@ DEFAULT_TIER_ORDER = 1000000.0
 BUILTIN_TIERS = {DEFAULT_TIER: (DEFAULT_TIER_ORDER, DENY), ANP_TIER: (1000.0, PASS), BANP_TIER: (10000000.0, PASS)}
 _CALICO_KINDS = ("GlobalNetworkPolicy", "NetworkPolicy", "StagedGlobalNetworkPolicy", "StagedNetworkPolicy")
 _WORKLOAD_KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
+_MAX_ID_CACHE = 1 << 20
 _PROTOCOLS = {"TCP": 6, "UDP": 17, "SCTP": 132, "ICMP": 1, "tcp": 6, "udp": 17, "sctp": 132, "icmp": 1}
 
 
@@ -127,11 +129,12 @@ class _View:
 class _Identity:
     """Per (namespace, labels, service account): applicable policies, programs, and identity-level matcher results."""
 
-    __slots__ = ("base", "programs", "memo")
+    __slots__ = ("base", "programs", "shared", "memo")
 
     def __init__(self):
         self.base = {}
-        self.programs = {EGRESS: {}, INGRESS: {}}
+        self.programs = {EGRESS: {}, INGRESS: {}}      # (proto, port) key -> _Program
+        self.shared = {EGRESS: {}, INGRESS: {}}        # rule-selection signature -> _Program
         self.memo = {}
 
 
@@ -145,7 +148,8 @@ class _Program:
     __slots__ = ("tiers", "cacheable", "self_free", "cache")
 
     def __init__(self, tiers, cacheable, self_free):
-        self.tiers, self.cacheable, self.self_free, self.cache = tiers, cacheable, self_free, {}
+        self.tiers, self.cacheable, self.self_free = tiers, cacheable, self_free
+        self.cache = {} if cacheable else None
 
 
 class _Class:
@@ -313,6 +317,9 @@ class PolicySet:
         view = self._by_value.get(obj)
         if view is None:
             view = self._by_value[obj] = self._workload_view(obj) if isinstance(obj, Workload) else self._external_view(obj)
+        if len(self._alive) >= _MAX_ID_CACHE:                        # forget ids (views stay cached by value)
+            self._views.clear()
+            self._alive.clear()
         self._views[id(obj)] = view
         self._alive.append(obj)
         return view
@@ -390,26 +397,49 @@ class PolicySet:
                         own = None
                     if rule.decision is None:
                         rule.decision = Decision(rule.action, tier.name, policy.name, rule.index, "rule %d %s" % (rule.index, rule.action))
-                    rules.append((rule, own, peer))
+                    head = (peer.uid if peer else -1, peer, bool(peer and peer.per_identity), own.uid if own else -1, own)
+                    tail = (rule.action, rule.decision)
+                    rules.append((rule, own is None, head + (None,) + tail, head + (rule.dynamic,) + tail))
             base.append((tier, rules, self._end(tier, selecting[-1])))
         view.ident.base[direction] = base
         return base
 
     def _program(self, view, direction, proto, port):
-        """The rules that can match this protocol and port, per applying tier, with the end-of-tier decision."""
-        program, cacheable, self_free = [], True, True
-        for _tier, rules, end in self._base(view, direction):
-            entries = []
-            for rule, own, peer in rules:
+        """The rules that can match this protocol and port, per applying tier, with the end-of-tier decision.
+
+        Ports for which the same rules pass the static protocol/port filter share one program (and its
+        decision cache), unless a rule needs a port-dependent dynamic check.
+        """
+        base = self._base(view, direction)
+        selected = dynamic_bits = 0
+        bit = 1
+        for _tier, rules, _end in base:
+            for rule, _own, _static, _dynamic in rules:
                 dynamic = rule.static(proto, port)
-                if dynamic is None:
-                    continue
-                cacheable = cacheable and rule.per_class
-                self_free = self_free and own is None and (direction == EGRESS or not dynamic)
-                entries.append((peer.uid if peer else -1, peer, bool(peer and peer.per_identity), own.uid if own else -1, own,
-                                rule.dynamic if dynamic else None, rule.action, rule.decision))
-            program.append((tuple(entries), end))
-        return _Program(tuple(program), cacheable, self_free)
+                if dynamic is not None:
+                    selected |= bit
+                    if dynamic:
+                        dynamic_bits |= bit
+                bit <<= 1
+        shared = view.ident.shared[direction]
+        signature = (selected, proto, port) if dynamic_bits else selected
+        program = shared.get(signature)
+        if program is not None:
+            return program
+        tiers, cacheable, self_free = [], True, True
+        bit = 1
+        for _tier, rules, end in base:
+            entries = []
+            for rule, own_resolved, static_entry, dynamic_entry in rules:
+                if selected & bit:
+                    dynamic = dynamic_bits & bit
+                    cacheable = cacheable and rule.per_class
+                    self_free = self_free and own_resolved and (direction == EGRESS or not dynamic)
+                    entries.append(dynamic_entry if dynamic else static_entry)
+                bit <<= 1
+            tiers.append((tuple(entries), end))
+        program = shared[signature] = _Program(tuple(tiers), cacheable, self_free)
+        return program
 
     def _end(self, tier, last):
         key = (tier.name, last.name)
@@ -482,20 +512,22 @@ class PolicySet:
     def verdict(self, source, destination, protocol, port, source_port=None):
         """Verdict for a new connection ``source -> destination`` on ``protocol`` (name or number) and destination ``port``."""
         proto = _PROTOCOLS.get(protocol) if type(protocol) is str else None
-        if proto is None:
+        if proto is None or (port is not None and (type(port) is not int or not 0 <= port <= 65535)):
             proto = self._protocol(protocol, port)
         views = self._views
         src = views.get(id(source)) or self._view(source)
         dst = views.get(id(destination)) or self._view(destination)
         egress = self._decide(src, EGRESS, src, dst, proto, port, source_port) if src.is_workload else None
         ingress = self._decide(dst, INGRESS, src, dst, proto, port, source_port) if dst.is_workload else None
-        key = (id(egress), id(ingress))
-        verdict = self._verdicts.get(key)
+        row = self._verdicts.get(id(egress))                          # decisions are interned: one Verdict per pair
+        if row is None:
+            row = self._verdicts[id(egress)] = {}
+        verdict = row.get(id(ingress))
         if verdict is None:
             if egress is None and ingress is None:
                 raise InputError("a connection between two External addresses does not touch the cluster", source="verdict")
             allowed = (egress is None or egress.action == "Allow") and (ingress is None or ingress.action == "Allow")
-            verdict = self._verdicts[key] = Verdict(allowed, egress, ingress)
+            verdict = row[id(ingress)] = Verdict(allowed, egress, ingress)
         return verdict
 
     @staticmethod
@@ -527,8 +559,8 @@ class PolicySet:
     def applicable(self, workload, direction):
         """Tier name -> names of the policies selecting ``workload`` for ``direction`` (``Ingress`` / ``Egress``)."""
         view = self._view(workload)
-        return {tier.name: [p.name for p in candidates if direction in p.types and p.selects(view)]
-                for tier, candidates in self._tiers_in(view.ns) if any(direction in p.types and p.selects(view) for p in candidates)}
+        found = {tier.name: [p.name for p in candidates if direction in p.types and p.selects(view)] for tier, candidates in self._tiers_in(view.ns)}
+        return {name: policies for name, policies in found.items() if policies}
 
 
 # ---------------------------------------------------------------------- helpers

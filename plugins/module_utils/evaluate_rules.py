@@ -5,11 +5,8 @@ One function per policy family turns a plain dict into a :class:`Policy` whose r
 
 * :func:`compile_calico` -- ``projectcalico.org/v3`` GlobalNetworkPolicy / NetworkPolicy and
   their ``Staged*`` variants (rules 5, 12-28);
-* :func:`compile_kubernetes` -- ``networking.k8s.io/v1`` NetworkPolicy and
-  StagedKubernetesNetworkPolicy, as Calico enforces them: ``knp.default.<name>`` in tier
-  ``default`` at order 1000 with Allow rules (rule 29);
-* :func:`compile_admin` -- ``policy.networking.k8s.io/v1alpha1`` AdminNetworkPolicy and
-  BaselineAdminNetworkPolicy in their own Pass tiers (rule 7).
+* ``evaluate_k8s.py`` compiles Kubernetes NetworkPolicy and (Baseline)AdminNetworkPolicy
+  onto the same classes.
 
 An :class:`EntityMatcher` is the source or destination part of a rule, minus its ports. Its
 positive selector is formed the way Calico's ``GetEntityRuleSelector`` forms it
@@ -31,17 +28,13 @@ import json
 import re
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
-from ansible_collections.zerotrust.microseg.plugins.module_utils.labels import validate_label_key
 from ansible_collections.zerotrust.microseg.plugins.module_utils.selector import (
-    AllNode, AndNode, GlobalNode, NotNode, OrNode, SelectorError, eq, in_set, parse, quote)
+    AllNode, AndNode, GlobalNode, NotNode, OrNode, SelectorError, parse)
 
 INGRESS, EGRESS = "Ingress", "Egress"
 ALLOW, DENY, PASS, LOG = "Allow", "Deny", "Pass", "Log"
 ACTIONS = {name.lower(): name for name in (ALLOW, DENY, PASS, LOG)}
 PROTOCOLS = {"TCP": 6, "UDP": 17, "ICMP": 1, "ICMPV6": 58, "SCTP": 132, "UDPLITE": 136}
-KNP_PREFIX = "knp.default."
-ANP_PREFIX = "kanp.adminnetworkpolicy."
-BANP_PREFIX = "kbanp.baselineadminnetworkpolicy."
 ANP_TIER, BANP_TIER = "adminnetworkpolicy", "baselineadminnetworkpolicy"
 STAGED_PREFIX = "staged:"
 _ENTITY_KEYS = {"nets", "notNets", "selector", "notSelector", "namespaceSelector", "ports", "notPorts",
@@ -107,36 +100,6 @@ def global_scope_value(selector):
             return any(value(op) for op in node.operands)
         return node.compile()({})
     return value(selector.root)
-
-
-def label_selector(spec, where, field):
-    """A Kubernetes LabelSelector (matchLabels / matchExpressions) -> Selector, or None for "everything"."""
-    if spec is None:
-        return None
-    if not isinstance(spec, dict):
-        raise fail(where, field, "a label selector must be a mapping")
-    parts = []
-    try:
-        for key, value in sorted((spec.get("matchLabels") or {}).items()):
-            parts.append(eq(str(key), str(value)))
-        for number, expr in enumerate(spec.get("matchExpressions") or []):
-            key, operator, values = expr.get("key"), expr.get("operator"), [str(v) for v in expr.get("values") or []]
-            if operator == "In":
-                parts.append(in_set(key, values))
-            elif operator == "NotIn":
-                in_set(key, values)
-                parts.append("%s not in {%s}" % (key, ", ".join(quote(v) for v in sorted(set(values)))))
-            elif operator == "Exists":
-                validate_label_key(key)
-                parts.append("has(%s)" % key)
-            elif operator == "DoesNotExist":
-                validate_label_key(key)
-                parts.append("!has(%s)" % key)
-            else:
-                raise ValueError("matchExpressions[%d]: unknown operator %r (In, NotIn, Exists, DoesNotExist)" % (number, operator))
-    except (ValueError, TypeError, AttributeError) as err:
-        raise fail(where, field, str(err)) from err
-    return parse_selector(" && ".join(parts), where, field)
 
 
 def protocol_number(value, where, field):
@@ -465,7 +428,7 @@ class Policy:
         return self.sa_sel is None or self.sa_sel.matches(view.sa_labels)
 
 
-def _order(value, where, field):
+def parse_order(value, where, field):
     if value is None:
         return None
     if isinstance(value, bool):
@@ -476,7 +439,7 @@ def _order(value, where, field):
         raise fail(where, field, "order %r is not a number" % (value,)) from err
 
 
-def _meta(obj, kind, namespaced):
+def object_meta(obj, kind, namespaced):
     meta = obj.get("metadata") or {}
     name = meta.get("name")
     if not name or not isinstance(name, str):
@@ -496,7 +459,7 @@ def compile_calico(obj, kind, ctx):
     staged = kind.startswith("Staged")
     base_kind = kind[len("Staged"):] if staged else kind
     namespaced = base_kind == "NetworkPolicy"
-    name, namespace, where, spec = _meta(obj, kind, namespaced)
+    name, namespace, where, spec = object_meta(obj, kind, namespaced)
     if spec.get("doNotTrack") or spec.get("preDNAT"):
         ctx.warn("%s: doNotTrack/preDNAT policies apply to host endpoints only; ignored (rule 4)" % where)
         return None
@@ -505,7 +468,7 @@ def compile_calico(obj, kind, ctx):
     types = spec.get("types")
     if types is None:                                              # rule 14
         types = [EGRESS] if egress and not ingress else [INGRESS, EGRESS] if egress else [INGRESS]
-    types = [_policy_type(t, where) for t in types]
+    types = [policy_type(t, where) for t in types]
     display = "%s/%s" % (namespace, name) if namespaced else name
     scope = namespace if namespaced else None
     rules = {INGRESS: [_calico_rule(r, i, INGRESS, scope, ctx, where) for i, r in enumerate(ingress)],
@@ -516,21 +479,21 @@ def compile_calico(obj, kind, ctx):
         ns_sel = None
     return Policy(
         name=("%s/%s%s" % (namespace, STAGED_PREFIX, name) if namespaced else STAGED_PREFIX + name) if staged else display,
-        kind=kind, tier=tier, order=_order(spec.get("order"), where, "spec.order"), namespace=scope,
+        kind=kind, tier=tier, order=parse_order(spec.get("order"), where, "spec.order"), namespace=scope,
         sel=parse_selector(spec.get("selector"), where, "spec.selector"), ns_sel=ns_sel,
         sa_sel=parse_selector(spec.get("serviceAccountSelector"), where, "spec.serviceAccountSelector"),
         types=types, rules=rules, key=(base_kind, namespace, name), sort_name=display, staged=staged,
         staged_delete=staged and spec.get("stagedAction") == "Delete")
 
 
-def _policy_type(value, where):
+def policy_type(value, where):
     for known in (INGRESS, EGRESS):
         if str(value).lower() == known.lower():
             return known
     raise fail(where, "spec.types", "%r is not Ingress or Egress" % (value,))
 
 
-def _action(value, where, field, allowed=ACTIONS):
+def rule_action(value, where, field, allowed=ACTIONS):
     action = allowed.get(str(value).lower()) if value is not None else None
     if action is None:
         raise fail(where, field, "action %r is not one of %s" % (value, ", ".join(sorted(set(allowed.values())))))
@@ -541,7 +504,7 @@ def _calico_rule(rule, index, direction, scope, ctx, where):
     field = "spec.%s[%d]" % (direction.lower(), index)
     if not isinstance(rule, dict):
         raise fail(where, field, "a rule must be a mapping")
-    action = _action(rule.get("action"), where, field + ".action")
+    action = rule_action(rule.get("action"), where, field + ".action")
     unknown = sorted(set(rule) - _RULE_KEYS)
     if unknown:
         ctx.warn("%s: %s: unknown rule field(s) %s ignored" % (where, field, ", ".join(unknown)))
@@ -629,142 +592,3 @@ def _services(spec, scope, ctx, where, field):
         ctx.warn("%s: %s: Service %s/%s is unknown or has no selector; the rule matches nothing" % (where, field, namespace, spec["name"]))
         return ((namespace, None, ()),)
     return ((namespace, found[0], found[1]),)
-
-
-# --------------------------------------------------------------------------- Kubernetes policies
-
-def compile_kubernetes(obj, kind, ctx):
-    """A networking.k8s.io/v1 NetworkPolicy (or StagedKubernetesNetworkPolicy) -> Policy (rule 29)."""
-    staged = kind == "StagedKubernetesNetworkPolicy"
-    name, namespace, where, spec = _meta(obj, kind, True)
-    ingress, egress = spec.get("ingress") or [], spec.get("egress") or []
-    types = spec.get("policyTypes")
-    if types is None:
-        types = [INGRESS, EGRESS] if egress else [INGRESS]
-    types = [_policy_type(t, where) for t in types]
-    rules = {INGRESS: [], EGRESS: []}
-    for direction, items, peer_key in ((INGRESS, ingress, "from"), (EGRESS, egress, "to")):
-        for index, rule in enumerate(items):
-            field = "spec.%s[%d]" % (direction.lower(), index)
-            peers = [_k8s_peer(p, namespace, ctx, where, "%s.%s[%d]" % (field, peer_key, n)) for n, p in enumerate(rule.get(peer_key) or [])]
-            ports = [_k8s_port(p, where, "%s.ports[%d]" % (field, n)) for n, p in enumerate(rule.get("ports") or [])]
-            rules[direction].extend(_expand(index, ALLOW, direction, peers or [None], ports or [(None, None)]))
-    display = "%s/%s%s" % (namespace, STAGED_PREFIX if staged else "", KNP_PREFIX + name)
-    return Policy(name=display, kind=kind, tier="default", order=1000.0, namespace=namespace,
-                  sel=label_selector(spec.get("podSelector"), where, "spec.podSelector"), types=types, rules=rules,
-                  key=("KubernetesNetworkPolicy", namespace, name), sort_name="%s/%s" % (namespace, KNP_PREFIX + name),
-                  staged=staged, staged_delete=staged and spec.get("stagedAction") == "Delete")
-
-
-def _expand(index, action, direction, peers, ports):
-    """Peers x ports -> CompiledRules sharing the reported rule index (Calico expands Kubernetes rules the same way)."""
-    rules = []
-    for peer in peers:
-        for proto, spec in ports:
-            side = {"src": peer} if direction == INGRESS else {"dst": peer}
-            rules.append(CompiledRule(index, action, proto=proto, dports=spec, **side))
-    return rules
-
-
-def _k8s_peer(peer, namespace, ctx, where, field):
-    if not isinstance(peer, dict):
-        raise fail(where, field, "must be a mapping")
-    if peer.get("ipBlock") is not None:
-        block = peer["ipBlock"]
-        nets = parse_nets([block.get("cidr")], where, field + ".ipBlock.cidr")
-        not_nets = parse_nets(block.get("except") or [], where, field + ".ipBlock.except") or None
-        key = ("k8s-ip", str(nets), str(not_nets))
-        return ctx.matcher(key, lambda uid: EntityMatcher(uid, ctx, sets_in_scope=False, nets=nets, not_nets=not_nets))
-    pods, namespaces = peer.get("podSelector"), peer.get("namespaceSelector")
-    sel = label_selector(pods, where, field + ".podSelector") if pods is not None else None
-    if namespaces is None:
-        fields = {"ns_eq": namespace, "sel": sel}
-    else:
-        fields = {"ns_sel": label_selector(namespaces, where, field + ".namespaceSelector") or parse("all()"), "sel": sel}
-    key = ("k8s", namespace if namespaces is None else None, str(fields.get("ns_sel")), str(sel))
-    return ctx.matcher(key, lambda uid: EntityMatcher(uid, ctx, sets_in_scope=False, **fields))
-
-
-def _k8s_port(port, where, field):
-    proto = frozenset([protocol_number(port.get("protocol") or "TCP", where, field + ".protocol")])
-    if port.get("port") is None:
-        return proto, None
-    value = port["port"]
-    if port.get("endPort") is not None:
-        value = "%s:%s" % (value, port["endPort"])
-    return proto, PortSpec.parse([value], where, field)
-
-
-# --------------------------------------------------------------------------- admin network policies
-
-def compile_admin(obj, kind, ctx):
-    """An AdminNetworkPolicy / BaselineAdminNetworkPolicy -> Policy in its Pass tier (rule 7, Calico 3.29-3.31)."""
-    name, _namespace, where, spec = _meta(obj, kind, False)
-    baseline = kind == "BaselineAdminNetworkPolicy"
-    subject = spec.get("subject") or {}
-    if "namespaces" in subject:
-        ns_sel = label_selector(subject["namespaces"], where, "spec.subject.namespaces") or parse("all()")
-        sel = None
-    elif "pods" in subject:
-        pods = subject["pods"] or {}
-        ns_sel = label_selector(pods.get("namespaceSelector"), where, "spec.subject.pods.namespaceSelector") or parse("all()")
-        sel = label_selector(pods.get("podSelector"), where, "spec.subject.pods.podSelector")
-    else:
-        raise fail(where, "spec.subject", "needs namespaces or pods")
-    allowed = {a.lower(): a for a in ((ALLOW, DENY) if baseline else (ALLOW, DENY, PASS))}
-    rules = {INGRESS: [], EGRESS: []}
-    for direction, peer_key in ((INGRESS, "from"), (EGRESS, "to")):
-        for index, rule in enumerate(spec.get(direction.lower()) or []):
-            field = "spec.%s[%d]" % (direction.lower(), index)
-            action = _action(rule.get("action"), where, field + ".action", allowed)
-            peers = [_admin_peer(p, action, direction, ctx, where, "%s.%s[%d]" % (field, peer_key, n))
-                     for n, p in enumerate(rule.get(peer_key) or [])]
-            if not peers:
-                raise fail(where, "%s.%s" % (field, peer_key), "needs at least one peer")
-            ports = [_admin_port(p, where, "%s.ports[%d]" % (field, n)) for n, p in enumerate(rule.get("ports") or [])]
-            rules[direction].extend(_expand(index, action, direction, peers, ports or [(None, None)]))
-    types = [d for d in (INGRESS, EGRESS) if rules[d]] or [INGRESS]
-    if baseline:
-        order, display, tier = 1000.0, BANP_PREFIX + name, BANP_TIER
-    else:
-        order, display, tier = _order(spec.get("priority"), where, "spec.priority"), ANP_PREFIX + name, ANP_TIER
-    return Policy(name=display, kind=kind, tier=tier, order=order, ns_sel=ns_sel, sel=sel, types=types, rules=rules,
-                  key=(kind, None, name))
-
-
-def _admin_peer(peer, action, direction, ctx, where, field):
-    if not isinstance(peer, dict) or len(peer) != 1:
-        raise fail(where, field, "a peer must set exactly one of namespaces, pods, networks, nodes, domainNames")
-    (what, value), = peer.items()
-    if what == "namespaces":
-        fields = {"ns_sel": label_selector(value, where, field + ".namespaces") or parse("all()")}
-    elif what == "pods":
-        value = value or {}
-        fields = {"ns_sel": label_selector(value.get("namespaceSelector"), where, field + ".pods.namespaceSelector") or parse("all()"),
-                  "sel": label_selector(value.get("podSelector"), where, field + ".pods.podSelector")}
-    elif what == "networks" and direction == EGRESS:
-        fields = {"nets": parse_nets(value, where, field + ".networks")}
-    elif what == "domainNames" and direction == EGRESS:
-        fields = {"domains": domain_matcher(value or [], where, field + ".domainNames") or (lambda name: False)}
-    elif what == "nodes" and direction == EGRESS:
-        ctx.warn("%s: %s: node peers are host endpoints, out of scope; the peer matches nothing" % (where, field))
-        fields = {"nets": ()}
-    else:
-        raise fail(where, field, "unknown %s peer %r" % (direction.lower(), what))
-    allow_domains = what == "domainNames" and action == ALLOW
-    key = ("admin", json.dumps(peer, sort_keys=True, default=str), allow_domains)
-    return ctx.matcher(key, lambda uid: EntityMatcher(uid, ctx, allow_domains=allow_domains, sets_in_scope=False, **fields))
-
-
-def _admin_port(port, where, field):
-    if "portNumber" in port:
-        spec = port["portNumber"] or {}
-        return (frozenset([protocol_number(spec.get("protocol") or "TCP", where, field + ".protocol")]),
-                PortSpec.parse([spec.get("port")], where, field + ".portNumber"))
-    if "portRange" in port:
-        spec = port["portRange"] or {}
-        return (frozenset([protocol_number(spec.get("protocol") or "TCP", where, field + ".protocol")]),
-                PortSpec.parse(["%s:%s" % (spec.get("start"), spec.get("end"))], where, field + ".portRange"))
-    if "namedPort" in port:
-        return None, PortSpec.parse([str(port["namedPort"])], where, field + ".namedPort")
-    raise fail(where, field, "needs portNumber, portRange or namedPort")
