@@ -2,22 +2,27 @@
 # `make test` runs every test. Both install what they need into .venv first.
 PYTHON ?= python3
 VENV := .venv
+NCA_VENV := .venv-nca
 BIN := $(VENV)/bin
 LINK := collections/ansible_collections/zerotrust/microseg
 INVENTORY ?= inventories/lab/hosts.yml
 
-.PHONY: demo test unit integration molecule sanity lint changelog bench clean
+.PHONY: demo test unit integration crosscheck molecule sanity lint changelog bench clean
 
 demo: $(VENV)/.installed $(LINK)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml $(ARGS)
 
-test: unit integration molecule sanity lint changelog
+test: unit integration crosscheck molecule sanity lint changelog
 
 unit: $(VENV)/.installed $(LINK)
 	$(BIN)/python -m pytest -q tests/unit
 
 integration: $(VENV)/.installed $(LINK)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -n 2 tests/integration
+
+# network-config-analyzer must agree with our evaluator; it pins PyYAML 6.0.2, so it gets its own venv
+crosscheck: $(VENV)/.installed $(LINK) $(NCA_VENV)/.installed
+	NCA="$(CURDIR)/$(NCA_VENV)/bin/nca" $(BIN)/python -m pytest -q tests/crosscheck
 
 # molecule installs the built collection into ~/.ansible/collections (not ./collections, our link)
 molecule: $(VENV)/.installed
@@ -40,9 +45,14 @@ $(VENV)/.installed: requirements-dev.txt
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+$(NCA_VENV)/.installed: tests/crosscheck/requirements-nca.txt
+	$(PYTHON) -m venv $(NCA_VENV)
+	$(NCA_VENV)/bin/pip install -q --disable-pip-version-check -r tests/crosscheck/requirements-nca.txt
+	touch $@
+
 $(LINK):
 	mkdir -p $(dir $(LINK))
 	ln -sfn ../../.. $(LINK)
 
 clean:
-	rm -rf $(VENV) collections tests/output .ansible
+	rm -rf $(VENV) $(NCA_VENV) collections tests/output .ansible

@@ -8,10 +8,12 @@ core, with the peak memory the read added.
 The records are shaped like the real exports: 50 namespaces x 20 apps talking to each
 other, to kube-dns and to a few external names and addresses, about one record in ten a
 reply, a denied flow or ICMP, every record with its own timestamp and source port.
-``--format`` picks the export: ``calico`` (Calico Enterprise flow log documents, the
-default), ``goldmane`` (Goldmane emitter flows), ``hubble`` (Hubble exporter flows,
-complete, about 1 KiB each) or ``hubble-masked`` (Hubble exporter with a field mask
-keeping time, verdict, IP, l4, source, destination, destination_names, is_reply, Type).
+``--format`` picks the export: ``calico`` (complete Calico Enterprise flow log documents,
+the default), ``calico-minimal`` (the same cut down to the flow key, as a log pipeline or
+an Elasticsearch ``_source`` filter leaves them: the "simple record"), ``goldmane``
+(Goldmane emitter flows), ``hubble`` (complete Hubble exporter flows, about 1.2 KiB each)
+or ``hubble-masked`` (Hubble exporter with a field mask keeping time, verdict, IP, l4,
+source, destination, destination_names, is_reply, Type).
 
 Usage: ``python bench/flow_logs.py [--records N] [--format F] [--seed S]``
 """
@@ -21,6 +23,7 @@ import json
 import os
 import random
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +31,8 @@ import zlib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import conftest  # noqa: E402,F401  (links the checkout as ansible_collections.zerotrust.microseg)
+# conftest links the checkout as ansible_collections.zerotrust.microseg
+import conftest  # noqa: E402,F401  pylint: disable=unused-import
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs import read_flow_logs  # noqa: E402
 
@@ -158,8 +162,19 @@ def _hubble(rng, number, full):
     return {"flow": flow}
 
 
+_CALICO_KEY_FIELDS = ("source_type", "source_namespace", "source_name_aggr", "source_labels", "source_ip", "dest_type", "dest_namespace",
+                      "dest_name_aggr", "dest_labels", "dest_ip", "dest_port", "dest_domains", "proto", "action", "reporter")
+
+
+def calico_minimal(rng, number):
+    """A Calico flow log document cut down to its flow key (an Elasticsearch ``_source`` filter or a log pipeline)."""
+    record = calico(rng, number)
+    return {field: record[field] for field in _CALICO_KEY_FIELDS if record.get(field) is not None}
+
+
 GENERATORS = {
     "calico": calico,
+    "calico-minimal": calico_minimal,
     "goldmane": goldmane,
     "hubble": lambda rng, number: _hubble(rng, number, True),
     "hubble-masked": lambda rng, number: _hubble(rng, number, False),
@@ -187,29 +202,40 @@ def write_log(path, records, fmt, seed):
     return size
 
 
+def read(path, fmt):
+    """Read ``path`` and print the figures (run in a fresh process so its peak memory is the reader's)."""
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    stats = {}
+    started = time.perf_counter()
+    flows = read_flow_logs({"path": path, "format": fmt}, os.path.dirname(path), stats=stats)
+    elapsed = time.perf_counter() - started
+    grown = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+    print("read %d records -> %d distinct flows in %.2fs: %.0f records/s (peak memory %.0f MiB, +%.0f MiB while reading)" % (
+        stats["records"], len(flows), elapsed, stats["records"] / elapsed,
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, grown / 1024))
+    print("skipped: %s" % ", ".join("%s %d" % item for item in stats["skipped"].items()))
+
+
 def main():
-    """Generate, read, report."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    """Generate, read in a child process, report."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--records", type=int, default=1000000)
     parser.add_argument("--format", choices=sorted(GENERATORS), default="calico")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--read", metavar="PATH", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    fmt = args.format.split("-")[0]
+    if args.read:
+        read(args.read, fmt)
+        return
     with tempfile.TemporaryDirectory(prefix="flow-logs-bench.") as tmp:
         path = os.path.join(tmp, "flows.jsonl.gz")
         started = time.perf_counter()
         size = write_log(path, args.records, args.format, args.seed)
-        print("wrote %d %s records (%.0f MiB, %.1f MiB gzip) in %.1fs" % (
-            args.records, args.format, size / 2 ** 20, os.path.getsize(path) / 2 ** 20, time.perf_counter() - started))
-        fmt = "hubble" if args.format.startswith("hubble") else args.format
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        stats = {}
-        started = time.perf_counter()
-        flows = read_flow_logs({"path": path, "format": fmt}, tmp, stats=stats)
-        elapsed = time.perf_counter() - started
-        grown = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
-        print("read %d records -> %d distinct flows in %.2fs: %.0f records/s (peak memory +%.0f MiB)" % (
-            stats["records"], len(flows), elapsed, stats["records"] / elapsed, grown / 1024))
-        print("skipped: %s" % ", ".join("%s %d" % item for item in stats["skipped"].items()))
+        print("wrote %d %s records (%.0f bytes each, %.0f MiB, %.1f MiB gzip) in %.1fs" % (
+            args.records, args.format, size / args.records, size / 2 ** 20, os.path.getsize(path) / 2 ** 20, time.perf_counter() - started))
+        sys.stdout.flush()
+        subprocess.run([sys.executable, os.path.abspath(__file__), "--format", args.format, "--read", path], check=True)
 
 
 if __name__ == "__main__":

@@ -1,25 +1,34 @@
 """Desired objects -> target: create, update, prune, check mode, diff, rollback on error.
 
-The target is anything with this shape (``DirectoryTarget`` is one):
-``check_mode`` (bool, set once), ``list() -> {ident: obj}``, ``put(obj)``, ``delete(ident)``,
-``save(idents) -> memo`` and ``revert(memo)`` (put those objects back exactly), and
-optionally ``lock()`` (a re-entrant context manager held for the whole apply).
-The engine decides everything from one listing; in check mode it stops before the first write
-and returns the very result a real run would return.
+The target is anything with this shape (``DirectoryTarget`` and ``ClusterTarget`` are two):
+``check_mode`` (bool, set once), ``list(kinds=None, labels=None) -> {ident: obj}``, ``put(obj)``,
+``delete(ident)``, ``save(idents) -> memo`` and ``revert(memo)`` (put those objects back exactly),
+and optionally ``lock()`` (a re-entrant context manager held for the whole apply) and these
+attributes (absent means False / None / 1):
+
+* ``managed_kinds``: the ``(group, kind)`` pairs to list for prune; the plan then lists those
+  and the desired kinds only, not every kind the target holds;
+* ``server_defaults``: the target fills in defaults, so live objects are compared with
+  ``without_server_defaults`` (a field the desired object does not set is not a difference);
+* ``dry_run_writes``: in check mode the writes are still sent, and the target only validates
+  them (a cluster's ``dryRun=All``), so admission and schema errors show without writing;
+* ``write_workers``: how many writes of the same rank may go out at once.
+
+The engine decides everything from one listing; in check mode it returns the very result a real
+run would return, and sends no write unless the target validates dry-run writes.
 """
 import contextlib
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError, TargetError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import (
-    MANAGED_BY, POSTURE_LABEL, diff_entry, identity, is_managed, labels, relpath, same_content, strip_server_fields)
+    MANAGED_BY, POSTURE_LABEL, diff_entry, identity, is_managed, labels, relpath, same_content, strip_server_fields,
+    without_server_defaults, write_rank)
 
 FAILSAFE = "failsafe"
 ENFORCED = "enforced"
-# Kinds others refer to are written first and deleted last.
-WRITE_RANK = {"Tier": 0, "GlobalNetworkSet": 1, "NetworkSet": 1}
-_OTHER_RANK = 2
 
 
 @dataclass
@@ -62,13 +71,24 @@ def apply_objects(target, desired, scope=None, prune=True, keep_enforced=False, 
     wanted = _index_desired(desired)
     scopes = _scopes(scope)
     with _locked(target):
-        plan = _plan(wanted, target.list(), scopes if prune else [], keep_enforced, force)
+        plan = _plan(wanted, _listing(target, wanted), scopes if prune else [], keep_enforced, force,
+                     getattr(target, "server_defaults", False))
         writes = sorted(list(plan.creates) + list(plan.updates), key=_write_key)
         deletes = sorted(plan.deletes, key=_write_key, reverse=True)
         result = _result(plan, wanted, writes, deletes, with_diff)
         if result.changed and not target.check_mode:
             _execute(target, [(ident, wanted[ident]) for ident in writes], deletes)
+        elif result.changed and getattr(target, "dry_run_writes", False):
+            _dry_run(target, [(ident, wanted[ident]) for ident in writes], deletes)
     return result
+
+
+def _listing(target, wanted):
+    """The one listing the plan is made from: everything, or the target's managed kinds and the desired kinds."""
+    kinds = getattr(target, "managed_kinds", None)
+    if kinds is None:
+        return target.list()
+    return target.list(kinds=sorted(set(kinds) | {ident[:2] for ident in wanted}))
 
 
 def _locked(target):
@@ -117,8 +137,12 @@ def _posture(obj):
     return labels(obj).get(POSTURE_LABEL)
 
 
-def _plan(wanted, live, prune_scopes, keep_enforced, force):
-    """Sort every desired and live object into create / update / keep / unchanged / delete."""
+def _plan(wanted, live, prune_scopes, keep_enforced, force, server_defaults=False):
+    """Sort every desired and live object into create / update / keep / unchanged / delete.
+
+    With ``server_defaults`` a live object is compared (and shown in the diff) without the
+    fields the server filled in that the desired object does not set.
+    """
     plan = _Plan()
     conflicts = []
     for ident, want in wanted.items():
@@ -129,10 +153,12 @@ def _plan(wanted, live, prune_scopes, keep_enforced, force):
             conflicts.append(relpath(ident))
         elif keep_enforced and _posture(want) == FAILSAFE and _posture(current) == ENFORCED:
             plan.kept.append(relpath(ident))
-        elif same_content(current, want):
-            plan.unchanged += 1
         else:
-            plan.updates[ident] = current
+            before, after = without_server_defaults(current, want) if server_defaults else (current, want)
+            if same_content(before, after):
+                plan.unchanged += 1
+            else:
+                plan.updates[ident] = before
     if conflicts:
         raise TargetError("%s: exists and is not managed by %s (%s); force takes it over"
                           % (", ".join(sorted(conflicts)), MANAGED_BY[1], "=".join(MANAGED_BY)))
@@ -145,7 +171,7 @@ def _plan(wanted, live, prune_scopes, keep_enforced, force):
 
 def _write_key(ident):
     """Tiers, then network sets, then the rest; by path within each."""
-    return (WRITE_RANK.get(ident[1], _OTHER_RANK), relpath(ident))
+    return (write_rank(ident), relpath(ident))
 
 
 def _result(plan, wanted, writes, deletes, with_diff=True):
@@ -170,14 +196,67 @@ def _execute(target, writes, deletes):
     if target.check_mode:
         raise RuntimeError("internal error: apply tried to write to a check-mode target")
     saved = target.save([write[0] for write in writes] + list(deletes))
-    current = None
     try:
-        for current, obj in writes:
-            target.put(obj)
-        for current in deletes:
-            target.delete(current)
-    except Exception as exc:  # pylint: disable=broad-exception-caught
-        _roll_back(target, saved, relpath(current), exc)
+        _send(target, writes, deletes)
+    except _Failed as failed:
+        _roll_back(target, saved, relpath(failed.ident), failed.error)
+
+
+def _dry_run(target, writes, deletes):
+    """Send every write as the target's dry run; the first refusal (in write order) fails the task."""
+    try:
+        _send(target, writes, deletes)
+    except _Failed as failed:
+        raise TargetError("%s: would fail: %s" % (relpath(failed.ident), failed.error)) from failed.error
+
+
+class _Failed(Exception):
+    """A write failed: which object, and why."""
+
+    def __init__(self, ident, error):
+        super().__init__(str(error))
+        self.ident = ident
+        self.error = error
+
+
+def _send(target, writes, deletes):
+    """Writes rank by rank, then deletes in reverse rank order; each rank's calls may run concurrently.
+
+    A failure stops before the next rank; the one reported is the first in write order.
+    """
+    workers = max(1, int(getattr(target, "write_workers", 1) or 1))
+    for wave in _waves(writes):
+        _run_wave(target.put, wave, workers)
+    for wave in _waves([(ident, ident) for ident in deletes]):
+        _run_wave(target.delete, wave, workers)
+
+
+def _waves(calls):
+    """Split ``[(ident, argument)]`` (already in rank order) into runs of the same write rank."""
+    waves = []
+    for call in calls:
+        if waves and write_rank(waves[-1][-1][0]) == write_rank(call[0]):
+            waves[-1].append(call)
+        else:
+            waves.append([call])
+    return waves
+
+
+def _run_wave(action, calls, workers):
+    """``action(argument)`` for every ``(ident, argument)``: one by one, or on up to ``workers`` threads."""
+    if workers == 1 or len(calls) == 1:
+        for ident, argument in calls:
+            try:
+                action(argument)
+            except Exception as exc:  # pylint: disable=broad-exception-caught
+                raise _Failed(ident, exc) from exc
+        return
+    with ThreadPoolExecutor(max_workers=min(workers, len(calls))) as pool:
+        futures = [(ident, pool.submit(action, argument)) for ident, argument in calls]
+    for ident, future in futures:
+        error = future.exception()
+        if error is not None:
+            raise _Failed(ident, error) from error
 
 
 def _roll_back(target, saved, where, exc):

@@ -87,7 +87,10 @@ class CalicoRenderer:
             metadata["namespace"] = namespace
         body = {"tier": tier, "order": order}
         body.update(spec)
-        body["types"] = [t for t, key in (("Ingress", "ingress"), ("Egress", "egress")) if key in body]
+        for key in ("ingress", "egress"):
+            if key in body and not body[key]:
+                del body[key]  # the API server drops empty rule lists; so do we, or every rerun would rewrite
+        body["types"] = [t for t, key in (("Ingress", "ingress"), ("Egress", "egress")) if key in body] or ["Ingress", "Egress"]
         return {"apiVersion": API_VERSION, "kind": kind, "metadata": metadata, "spec": body}
 
     def _gnp(self, tier, name, order, spec, posture=False):

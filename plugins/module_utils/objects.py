@@ -27,6 +27,25 @@ CORE_GROUP = "core"
 CLUSTER_SCOPE = "_cluster"
 TOP_ORDER = ("apiVersion", "kind", "metadata", "spec")
 
+# Kinds others refer to are written first and deleted last (by kind; everything else ranks after).
+WRITE_RANK = {"Tier": 0, "GlobalNetworkSet": 1, "NetworkSet": 1}
+_OTHER_RANK = 2
+
+# Fields an API server fills in when an object leaves them out, per (group, kind): Calico's
+# admission sets a policy's tier (``default``), its types and the label naming its tier;
+# Kubernetes defaults a NetworkPolicy's policyTypes and each port's protocol (TCP).
+# A path step "*" stands for every item of a list.
+_CALICO_POLICY_DEFAULTS = (("spec", "tier"), ("spec", "types"), ("metadata", "labels", "projectcalico.org/tier"))
+SERVER_DEFAULTS = {
+    ("projectcalico.org", "NetworkPolicy"): _CALICO_POLICY_DEFAULTS,
+    ("projectcalico.org", "GlobalNetworkPolicy"): _CALICO_POLICY_DEFAULTS,
+    ("projectcalico.org", "StagedNetworkPolicy"): _CALICO_POLICY_DEFAULTS,
+    ("projectcalico.org", "StagedGlobalNetworkPolicy"): _CALICO_POLICY_DEFAULTS,
+    ("networking.k8s.io", "NetworkPolicy"): (("spec", "policyTypes"), ("spec", "ingress", "*", "ports", "*", "protocol"),
+                                             ("spec", "egress", "*", "ports", "*", "protocol")),
+}
+_ABSENT = object()
+
 # Plain scalars a YAML 1.1 or 1.2 reader (PyYAML, Go, kubectl) could read as something other
 # than a string. Strings matching this are always quoted so they round-trip as strings.
 _TYPED_LOOKING = re.compile(r"""^(?:
@@ -105,6 +124,11 @@ def _check_segment(value, field):
     """A value that becomes one path segment must not escape or hide in the tree."""
     if not value or value.startswith(".") or "/" in value or "\\" in value or "\0" in value:
         raise InputError("%r cannot name a file (empty, leading dot, or a slash)" % value, field=field)
+
+
+def write_rank(ident):
+    """0 for tiers, 1 for network sets, 2 for the rest: the order writes go in (deletes go in reverse)."""
+    return WRITE_RANK.get(ident[1], _OTHER_RANK)
 
 
 def relpath(ident):
@@ -213,6 +237,55 @@ def _equal(first, second):
     if isinstance(first, float) and math.isnan(first):
         return math.isnan(second)
     return first == second
+
+
+def without_server_defaults(live, desired):
+    """``(live, desired)`` copies made comparable: what the API server fills in or drops is ignored.
+
+    An API server changes what it stores in two ways: it fills in defaults (SERVER_DEFAULTS) and
+    it drops empty lists and nulls (Go's ``omitempty``). So keys holding an empty list or null
+    are removed from both copies, and each SERVER_DEFAULTS field of the object's kind is removed
+    from ``live`` wherever ``desired`` does not set it. A field ``desired`` sets is always
+    compared. Server-owned metadata (status, resourceVersion, ...) is stripped from both.
+    """
+    live = _without_empty(strip_server_fields(live))
+    desired = _without_empty(strip_server_fields(desired))
+    try:
+        group, kind = identity(live)[:2]
+    except InputError:
+        return live, desired
+    for path in SERVER_DEFAULTS.get((group, kind), ()):
+        _drop_unset(live, desired, path)
+    return live, desired
+
+
+def _without_empty(value):
+    """A copy of ``value`` without mapping keys whose value is null or an empty list (list items are kept)."""
+    if isinstance(value, Mapping):
+        return {key: _without_empty(item) for key, item in value.items()
+                if item is not None and not (isinstance(item, (list, tuple)) and not item)}
+    if isinstance(value, (list, tuple)):
+        return [_without_empty(item) for item in value]
+    return value
+
+
+def _drop_unset(live, desired, path):
+    """Remove the field at ``path`` from ``live`` (in place) where ``desired`` has nothing at the same place."""
+    head, rest = path[0], path[1:]
+    if head == "*":
+        if isinstance(live, list):
+            others = desired if isinstance(desired, list) else []
+            for index, item in enumerate(live):
+                _drop_unset(item, others[index] if index < len(others) else None, rest)
+        return
+    if not isinstance(live, dict) or head not in live:
+        return
+    wanted = desired.get(head, _ABSENT) if isinstance(desired, Mapping) else _ABSENT
+    if not rest:
+        if wanted is _ABSENT:
+            del live[head]
+        return
+    _drop_unset(live[head], None if wanted is _ABSENT else wanted, rest)
 
 
 def diff_entry(ident, before, after):

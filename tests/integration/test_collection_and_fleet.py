@@ -17,7 +17,7 @@ def test_installed_collection_runs_site_by_its_fqcn(lab, tmp_path):
     assert build.returncode == 0, build.stdout + build.stderr
     tarball = glob.glob(str(tmp_path / "zerotrust-microseg-*.tar.gz"))[0]
     installed = tmp_path / "installed"
-    install = subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "-p", str(installed), tarball],
+    install = subprocess.run([os.path.join(BIN, "ansible-galaxy"), "collection", "install", "--force", "-p", str(installed), tarball],
                              capture_output=True, text=True, check=False, cwd=str(tmp_path), env=galaxy_env)
     assert install.returncode == 0, install.stdout + install.stderr
     assert os.path.isfile(installed / "ansible_collections/zerotrust/microseg/playbooks/site.yml"), install.stdout

@@ -286,4 +286,4 @@ def test_golden_deploy_and_enforce_differ_only_in_posture():
         enforce = list(yaml.safe_load_all(golden_text(dialect, "enforce")[0]))[1:]
         assert len(deploy) == len(enforce)
         differ = [(a, b) for a, b in zip(deploy, enforce) if a != b]
-        assert differ and all(POSTURE_LABEL in a["metadata"]["labels"] for a, _ in differ)
+        assert differ and all(POSTURE_LABEL in before["metadata"]["labels"] for before, _after in differ)

@@ -63,7 +63,7 @@ COVERS = [
 ]
 
 
-@pytest.mark.parametrize("declared, observed, expected", COVERS, ids=["%s>%s" % (d, o) for d, o, _ in COVERS])
+@pytest.mark.parametrize("declared, observed, expected", COVERS, ids=["%s>%s" % (case[0], case[1]) for case in COVERS])
 def test_covers(declared, observed, expected):
     declared_flow, observed_flow = row(*declared), row(*observed)
     assert covers(declared_flow, observed_flow) is expected

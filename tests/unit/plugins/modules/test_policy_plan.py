@@ -9,8 +9,9 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import mak
 from ansible_collections.zerotrust.microseg.plugins.modules import policy_plan
 
 LAB = os.path.join(os.path.dirname(__file__), "..", "..", "data", "lab")
-APPS = [{"name": "hipstershop", "tenant": "shop", "flows": [{"source": "frontend", "destination": "cartservice", "port": 7070},
-                                                             {"source": "frontend", "destination": "domain:api.example.com", "port": 443}]},
+APPS = [{"name": "hipstershop", "tenant": "shop",
+         "flows": [{"source": "frontend", "destination": "cartservice", "port": 7070},
+                   {"source": "frontend", "destination": "domain:api.example.com", "port": 443}]},
         {"name": "yaobank", "tier": "application", "flows": "flows/yaobank.md"}]
 TENANTS = [{"name": "shop", "namespaces": ["hipstershop"], "pci": True}]
 WIDENED = ("hipstershop/frontend -> domain:api.example.com on 443/TCP: the oss edition cannot match domain names; "

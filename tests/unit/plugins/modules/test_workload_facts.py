@@ -6,8 +6,9 @@ import pytest
 from ansible_collections.zerotrust.microseg.plugins.module_utils.directory import DirectoryTarget
 from ansible_collections.zerotrust.microseg.plugins.modules import workload_facts
 
-APPS = [{"name": "hipstershop", "tenant": "shop", "flows": [{"source": "frontend", "destination": "cartservice", "port": 7070},
-                                                             {"source": "frontend", "destination": "ghost", "port": 1}]},
+APPS = [{"name": "hipstershop", "tenant": "shop",
+         "flows": [{"source": "frontend", "destination": "cartservice", "port": 7070},
+                   {"source": "frontend", "destination": "ghost", "port": 1}]},
         {"name": "bookinfo", "tier": "application", "identity_label": "app.kubernetes.io/name"}]
 TENANTS = [{"name": "shop", "namespaces": ["hipstershop", "payments"], "pci": True}]
 
