@@ -202,17 +202,28 @@ def write_log(path, records, fmt, seed):
     return size
 
 
+def peak_kib():
+    """This process's peak resident memory in KiB (VmHWM: unlike ru_maxrss, not inherited across exec)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def read(path, fmt):
     """Read ``path`` and print the figures (run in a fresh process so its peak memory is the reader's)."""
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = peak_kib()
     stats = {}
     started = time.perf_counter()
     flows = read_flow_logs({"path": path, "format": fmt}, os.path.dirname(path), stats=stats)
     elapsed = time.perf_counter() - started
-    grown = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+    after = peak_kib()
     print("read %d records -> %d distinct flows in %.2fs: %.0f records/s (peak memory %.0f MiB, +%.0f MiB while reading)" % (
-        stats["records"], len(flows), elapsed, stats["records"] / elapsed,
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, grown / 1024))
+        stats["records"], len(flows), elapsed, stats["records"] / elapsed, after / 1024, max(0, after - before) / 1024))
     print("skipped: %s" % ", ".join("%s %d" % item for item in stats["skipped"].items()))
 
 

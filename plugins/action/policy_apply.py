@@ -5,4 +5,4 @@ from ansible_collections.zerotrust.microseg.plugins.plugin_utils.inventory_inten
 
 
 class ActionModule(InventoryIntentAction):
-    OPTIONS = ("target", "directory",)
+    OPTIONS = ("target", "directory", "kubeconfig", "context", "force",)

@@ -18,4 +18,7 @@ class ActionModule(InventoryIntentAction):
         "observed_flows",
         "target",
         "directory",
+        "kubeconfig",
+        "context",
+        "force",
     )

@@ -26,6 +26,10 @@ INTENT_SPEC = dict(
 TARGET_SPEC = dict(
     target=dict(type="str", default="cluster", choices=["cluster", "directory"]),
     directory=dict(type="path"),
+    kubeconfig=dict(type="path"),
+    context=dict(type="str"),
+    force=dict(type="bool", default=False),
+    state_dir=dict(type="path"),
 )
 
 
@@ -58,5 +62,6 @@ def open_target(module):
             raise InputError("target 'directory' needs the directory option (microseg_directory)", field="directory")
         from ansible_collections.zerotrust.microseg.plugins.module_utils.directory import DirectoryTarget
         return DirectoryTarget(params["directory"], check_mode=module.check_mode)
-    from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import TargetError
-    raise TargetError("target 'cluster' is not available in this release; use microseg_target: directory")
+    from ansible_collections.zerotrust.microseg.plugins.module_utils.cluster import ClusterTarget
+    return ClusterTarget(kubeconfig=params.get("kubeconfig"), context=params.get("context"), check_mode=module.check_mode,
+                         force=bool(params.get("force")), state_dir=params.get("state_dir"))

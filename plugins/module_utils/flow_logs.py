@@ -122,7 +122,6 @@ _HUBBLE_HOST_IDENTITIES = frozenset((1, 6))        # reserved:host, remote-node
 _GOLDMANE_TYPES = {1: "wep", 2: "hep", 3: "ns", 4: "net", "WorkloadEndpoint": "wep", "HostEndpoint": "hep", "NetworkSet": "ns", "Network": "net"}
 _GOLDMANE_DENY = frozenset((2, "Deny", "deny", "DENY"))
 _NETWORK_NAMES = frozenset(("pub", "pvt", "PUBLIC NETWORK", "PRIVATE NETWORK"))
-_CONTAINER_KEYS = ("items", "flows", "hits")
 _EXTERNAL = object()
 _CALICO_SOURCE = ("source_namespace", "source_labels", "source_name_aggr", "source_name", "source_ip")
 _CALICO_DESTINATION = ("dest_namespace", "dest_labels", "dest_name_aggr", "dest_name", "dest_ip")
@@ -676,14 +675,12 @@ class _Reader:
     def add(self, record, line, where=""):
         """One parsed JSON value (a record, an array of records or a list response)."""
         if isinstance(record, dict):
-            for key in _CONTAINER_KEYS:
-                if key in record:
-                    items = _container_items(record)
-                    if items is not None:
-                        for index, item in enumerate(items):
-                            self.add(item, line, "%s%s[%d]" % (where, items.where, index))
-                        return
-                    break
+            found = _container_items(record)
+            if found is not None:
+                path, items = found
+                for index, item in enumerate(items):
+                    self.add(item, line, "%s%s%s[%d]" % (where, "." if where else "", path, index))
+                return
         elif isinstance(record, list):
             for index, item in enumerate(record):
                 self.add(item, line, "%s[%d]" % (where, index))
@@ -707,8 +704,9 @@ class _Reader:
 
     def read_lines(self, stream):
         """JSON Lines, streamed in blocks; falls back to one JSON document when the first line is only its beginning."""
-        seen = self.seen
+        setdefault = self.seen.setdefault
         skipped = self.skipped
+        convert = self.converter.convert if self.converter else None
         scan = _SCAN
         number = 0
         started = False
@@ -756,22 +754,21 @@ class _Reader:
                                 return self.read_document(b"\n".join(lines[number - base - 1:] + tail), stream, number)
                             raise self.error(_json_problem(err), number) from None
                     started = True
-                    if (isinstance(record, dict) and self.converter is not None
-                            and "items" not in record and "flows" not in record and "hits" not in record):
+                    if convert is not None and isinstance(record, dict) and "items" not in record and "flows" not in record and "hits" not in record:
                         self.records += 1
                         try:
-                            result = self.converter.convert(record)
+                            result = convert(record)
                         except _RecordError as err:
                             raise self.error(err.message, number, err.field) from None
                         except TypeError as err:
                             raise self.error(_type_problem(err), number) from None
                         if isinstance(result, tuple):
-                            if result not in seen:
-                                seen[result] = number
+                            setdefault(result, number)
                         else:
                             skipped[result] = skipped.get(result, 0) + 1
                     else:
                         self.add(record, number)
+                        convert = self.converter.convert if self.converter else None
                 if not block:
                     return None
                 block = read(_BLOCK)
@@ -807,25 +804,15 @@ class _Reader:
                 for (source_id, destination_id, protocol, port), line in ordered]
 
 
-class _Items(list):
-    """Records found in a list response, with the JSON path they were under."""
-
-    where = ""
-
-
 def _container_items(record):
-    """The records of a list response (Whisker ``items``, Goldmane ``flows``, Elasticsearch ``hits.hits``), else None."""
+    """``(JSON path, records)`` of a list response (Whisker ``items``, Goldmane ``flows``, Elasticsearch ``hits.hits``), else None."""
     for key in ("items", "flows"):
         value = record.get(key)
         if isinstance(value, list):
-            items = _Items(value)
-            items.where = key
-            return items
+            return key, value
     hits = record.get("hits")
     if isinstance(hits, dict) and isinstance(hits.get("hits"), list):
-        items = _Items(hits["hits"])
-        items.where = "hits.hits"
-        return items
+        return "hits.hits", hits["hits"]
     return None
 
 
@@ -903,6 +890,6 @@ def read_flow_logs(spec, base_dir, identity_labels=None, source_field="microseg_
         raw.close()
     flows = reader.flows()
     if isinstance(stats, dict):
-        stats.update({"path": path, "format": reader.fmt if reader.converter else fmt, "records": reader.records,
+        stats.update({"path": path, "format": reader.fmt, "records": reader.records,
                       "flows": len(flows), "skipped": dict(sorted(reader.skipped.items()))})
     return flows

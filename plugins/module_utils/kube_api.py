@@ -145,6 +145,10 @@ class ApiFailure(TargetError):
         self.detail = detail or self.body.get("message") or (str(body) if body else "")
         super().__init__("%s %s: %s" % (method, path, self.detail if status == 0 else "%s %s" % (status, self.detail)))
 
+    def annotated(self, note):
+        """The same failure with ``(note)`` added to its detail."""
+        return ApiFailure(self.method, self.path, self.status, self.body, self.retry_after, "%s (%s)" % (self.detail, note))
+
     @property
     def reason(self):
         """The Status ``reason`` (Conflict, NotFound, AlreadyExists, ...)."""
@@ -253,7 +257,7 @@ class KubeApi:
                     raise
                 wait = self.policy.delay(attempt, failure.retry_after)
                 if wait >= self._remaining():
-                    raise TargetError("%s (retrying would pass the run's deadline of %gs)" % (failure, self.deadline)) from failure
+                    raise failure.annotated("gave up: retrying would pass the run's deadline of %gs" % self.deadline) from failure
                 self._sleep(wait)
                 attempt += 1
                 if failure.status == 409:
@@ -283,8 +287,8 @@ class KubeApi:
             raise ApiFailure(method, path, 0, detail="no answer from %s: %s" % (self.host, exc)) from exc
         decoded = _decode(data)
         if not 200 <= response.status < 300:
-            raise ApiFailure(method, path, response.status, decoded if isinstance(decoded, dict) else {"message": data},
-                             retry_after_seconds(response.headers))
+            body = decoded if isinstance(decoded, dict) else {"message": str(decoded or response.reason or "")}
+            raise ApiFailure(method, path, response.status, body, retry_after_seconds(response.headers))
         return decoded
 
     # -- discovery -------------------------------------------------------------------------

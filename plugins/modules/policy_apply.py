@@ -14,7 +14,18 @@ description:
   - If any write fails, every object already written by this call is restored and the task fails.
   - With O(state=snapshot) it records the managed objects and returns an id; O(state=restore) puts the target back
     exactly as it was at that snapshot (used by the roles' rescue blocks); O(state=discard) forgets a snapshot.
-  - The C(directory) target is complete. The C(cluster) target is not available in this release.
+  - On the C(cluster) target (the default) live state is read with one LIST per kind and objects are written by server-side
+    apply as field manager C(zerotrust.microseg); an unchanged object is not sent at all, so a rerun makes no API write.
+    Fields the server fills in that a resource does not set (Calico's C(spec.tier), C(spec.types) and label
+    C(projectcalico.org/tier); a NetworkPolicy's C(spec.policyTypes) and port protocols) do not count as differences.
+  - On the C(cluster) target a field another field manager owns fails the task naming the object and that manager, unless
+    O(force) is set. Throttling (429, after its Retry-After), server errors and optimistic-concurrency conflicts are retried
+    with exponential backoff; every request has a timeout and the whole task a deadline.
+  - In check mode the C(cluster) target sends every write with C(dryRun=All), so admission and schema errors show while
+    nothing is stored; the C(directory) target writes nothing.
+  - Snapshots of the C(cluster) target are JSON files of the full live objects under O(state_dir); restoring one puts
+    updated objects back, deletes the ones created since and recreates the pruned ones.
+  - The service account or user needs the permissions in C(rbac/clusterrole.yaml) of the collection.
 author: zerotrust.microseg developers (@zerotrust)
 extends_documentation_fragment:
   - zerotrust.microseg.attributes
@@ -52,10 +63,6 @@ options:
       - The deploy role sets it so that re-running deploy after enforce never loosens enforcement.
     type: bool
     default: false
-  force:
-    description: Take over objects at the same place that this collection does not manage.
-    type: bool
-    default: false
   snapshot:
     description: The snapshot id for O(state=restore) and O(state=discard).
     type: str
@@ -76,6 +83,14 @@ EXAMPLES = r"""
     resources: "{{ plan.objects }}"
     tiers: [platform]
 
+- name: Apply to the cluster of a kubeconfig context, taking over fields kubectl owned
+  zerotrust.microseg.policy_apply:
+    kubeconfig: ~/.kube/config
+    context: prod-eu-1
+    resources: "{{ plan.objects }}"
+    tiers: [platform]
+    force: true
+
 - name: Put everything back
   zerotrust.microseg.policy_apply:
     state: restore
@@ -86,7 +101,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 created:
-  description: Paths (directory target) of the objects created.
+  description:
+    - The objects created, as C(<group>/<Kind>/<namespace or _cluster>/<name>.yaml) (their file path on the directory target).
   returned: state=present
   type: list
   elements: str
@@ -160,7 +176,6 @@ def main():
                 tiers=dict(type="list", elements="str", default=[]),
                 prune=dict(type="bool", default=True),
                 keep_enforced=dict(type="bool", default=False),
-                force=dict(type="bool", default=False),
                 snapshot=dict(type="str"))
     MicrosegModule(argument_spec=spec, supports_check_mode=True).run(apply_policies)
 

@@ -24,9 +24,12 @@ INVENTORY_OPTIONS = {
     "observed_flows": "microseg_observed_flows",
     "target": "microseg_target",
     "directory": "microseg_directory",
+    "kubeconfig": "microseg_kubeconfig",
+    "context": "microseg_context",
+    "force": "microseg_force",
     "report_dir": "microseg_report_dir",
 }
-RELATIVE_PATH_OPTIONS = ("directory", "report_dir")
+RELATIVE_PATH_OPTIONS = ("directory", "kubeconfig", "report_dir")
 
 
 class InventoryIntentAction(ActionBase):
@@ -48,7 +51,7 @@ class InventoryIntentAction(ActionBase):
                 args[option] = self._templar.template(task_vars[variable])
         for option in RELATIVE_PATH_OPTIONS:
             value = args.get(option)
-            if isinstance(value, str) and value and not os.path.isabs(value):
+            if isinstance(value, str) and value and not os.path.isabs(os.path.expanduser(value)):
                 args[option] = os.path.join(base_dir, value)
         if "calico_version" in args and args["calico_version"] is not None:
             args["calico_version"] = str(args["calico_version"])

@@ -261,7 +261,8 @@ def test_invalid_resources_fail_naming_the_field_and_write_nothing(run, applied,
 
 @pytest.mark.parametrize("args, message", [
     ({"target": "directory"}, "directory: target 'directory' needs the directory option (microseg_directory)"),
-    ({}, "target 'cluster' is not available in this release; use microseg_target: directory"),
+    ({"kubeconfig": "/nonexistent/kubeconfig"},
+     "cannot load the Kubernetes client configuration from kubeconfig /nonexistent/kubeconfig: Invalid kube-config file. No configuration found."),
 ])
 def test_target_errors(run, args, message):
     result = run(resources=rendered("deploy"), **args)

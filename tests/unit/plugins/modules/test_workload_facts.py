@@ -104,7 +104,8 @@ def test_misplaced_object_file_fails_naming_it(run, cluster):
     ({"target": "directory", "tenants": [{"name": "t", "namespaces": []}]}, "inventory: microseg_tenants[0].namespaces: a tenant needs at least one namespace"),
     ({"target": "directory", "apps": [{"name": "a", "flows": [{"source": "a", "destination": "b", "port": 0}]}]},
      "microseg_apps[a].flows:1: port: '0' is out of range: ports are 1 to 65535"),
-    ({"apps": APPS, "tenants": TENANTS}, "target 'cluster' is not available in this release; use microseg_target: directory"),
+    ({"apps": APPS, "tenants": TENANTS, "kubeconfig": "/nonexistent/kubeconfig"},
+     "cannot load the Kubernetes client configuration from kubeconfig /nonexistent/kubeconfig: Invalid kube-config file. No configuration found."),
 ])
 def test_invalid_input_fails_naming_the_field(run, cluster, args, message):
     result = run(**dict({"directory": cluster}, **args))
