@@ -432,40 +432,44 @@ class _Calico:
             port = _port(port, "dest_port")
             if port is None:
                 return NO_PORT
-        source_id = self.side(record, source_type, _CALICO_SOURCE, None)
+        source_id = self.side(record, source_type, _CALICO_SOURCE)
         if not isinstance(source_id, int):
             return source_id
-        destination_id = self.side(record, destination_type, _CALICO_DESTINATION, record.get("dest_domains"))
+        destination_id = self.side(record, destination_type, _CALICO_DESTINATION)
         if not isinstance(destination_id, int):
             return destination_id
         return source_id, destination_id, protocol, port
 
-    def side(self, record, kind, fields, names):
-        """One side (the ``source_`` or ``dest_`` fields) -> endpoint id or skip reason."""
+    def side(self, record, kind, fields):
+        """One side (the ``source_`` or ``dest_`` fields) -> endpoint id or skip reason.
+
+        Pods are remembered by (namespace, aggregated name) with the labels they had, so a
+        repeated pod costs a list comparison instead of hashing its labels.
+        """
         if kind == "wep":
-            namespace_field, labels_field, aggregated_field, name_field = fields[:4]
+            namespace_field, labels_field, aggregated_field, name_field, ip_field = fields
             try:
                 namespace = record[namespace_field]
             except KeyError:
                 raise _missing(namespace_field, self.name) from None
-            labels = record.get(labels_field)
-            if isinstance(labels, dict):
-                labels = labels.get("labels")
-            labels = tuple(labels) if isinstance(labels, list) else ()
             name = record.get(aggregated_field)
             if not name or name == "-":
                 name = record.get(name_field)
-            key = (namespace, labels, name)
-            found = self.memo.get(key)
-            if found is None:
-                if not isinstance(namespace, str):
-                    found = INVALID
-                else:
-                    found = self.endpoints.workload(namespace, _label_pairs(labels), _workload_value(name, True))
-                self.memo[key] = found
+            labels = record.get(labels_field)
+            if isinstance(labels, dict):
+                labels = labels.get("labels")
+            key = (namespace, name)
+            cached = self.memo.get(key)
+            if cached is not None and cached[0] == labels:
+                return cached[1]
+            if not isinstance(namespace, str):
+                found = INVALID
+            else:
+                found = self.endpoints.workload(namespace, _label_pairs(labels if isinstance(labels, list) else ()), _workload_value(name, True))
+            self.memo[key] = (labels, found)
             return found
         if kind in ("net", "ns"):
-            return self.endpoints.external(record.get(fields[4]), names)
+            return self.endpoints.external(record.get(fields[4]), record.get("dest_domains") if fields is _CALICO_DESTINATION else None)
         if kind == "hep":
             return HOST
         return UNKNOWN
@@ -708,7 +712,7 @@ class _Reader:
         skipped = self.skipped
         convert = self.converter.convert if self.converter else None
         scan = _SCAN
-        number = 0
+        number = counted = 0
         started = False
         pieces, pending = [], 0   # the line still being read, and its length so far
         read = getattr(stream, "read1", stream.read)   # read1: a truncated gzip fails at the line it cuts, not a block early
@@ -754,14 +758,17 @@ class _Reader:
                                 return self.read_document(b"\n".join(lines[number - base - 1:] + tail), stream, number)
                             raise self.error(_json_problem(err), number) from None
                     started = True
-                    if convert is not None and isinstance(record, dict) and "items" not in record and "flows" not in record and "hits" not in record:
-                        self.records += 1
+                    if convert is not None and isinstance(record, dict):
                         try:
                             result = convert(record)
                         except _RecordError as err:
-                            raise self.error(err.message, number, err.field) from None
+                            if _container_items(record) is None:   # a list response is no record: its items are
+                                raise self.error(err.message, number, err.field) from None
+                            self.add(record, number)
+                            continue
                         except TypeError as err:
                             raise self.error(_type_problem(err), number) from None
+                        counted += 1
                         if isinstance(result, tuple):
                             setdefault(result, number)
                         else:
@@ -774,6 +781,8 @@ class _Reader:
                 block = read(_BLOCK)
         except (OSError, EOFError, zlib.error) as err:
             raise self.error("cannot read flow log: %s" % _os_problem(err), number + 1) from None
+        finally:
+            self.records += counted
 
     def read_document(self, first, stream, first_line):
         """A small file holding one (pretty-printed) JSON document."""
