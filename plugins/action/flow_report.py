@@ -16,5 +16,6 @@ class ActionModule(InventoryIntentAction):
         "dns",
         "cluster_cidrs",
         "observed_flows",
+        "flow_logs",
         "report_dir",
     )

@@ -5,4 +5,16 @@ from ansible_collections.zerotrust.microseg.plugins.plugin_utils.inventory_inten
 
 
 class ActionModule(InventoryIntentAction):
-    OPTIONS = ("dialect", "calico_version", "calico_edition", "tenants", "apps", "trusted_domains", "threat_nets", "dns", "cluster_cidrs", "observed_flows",)
+    OPTIONS = (
+        "dialect",
+        "calico_version",
+        "calico_edition",
+        "tenants",
+        "apps",
+        "trusted_domains",
+        "threat_nets",
+        "dns",
+        "cluster_cidrs",
+        "observed_flows",
+        "flow_logs",
+    )

@@ -16,6 +16,7 @@ class ActionModule(InventoryIntentAction):
         "dns",
         "cluster_cidrs",
         "observed_flows",
+        "flow_logs",
         "target",
         "directory",
         "kubeconfig",

@@ -56,6 +56,14 @@ options:
     type: list
     elements: raw
     default: []
+  flow_logs:
+    description:
+      - Raw flow logs whose flows count as observed (C(microseg_flow_logs)), each C({path, format}) with format
+        C(hubble), C(calico), C(goldmane) or C(auto) (default); plain or gzip JSON Lines.
+      - Denied, reply and host-network records are skipped.
+    type: list
+    elements: raw
+    default: []
   base_dir:
     description: Directory that relative paths in the intent are relative to, normally C(inventory_dir).
     type: path

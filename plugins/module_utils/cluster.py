@@ -41,7 +41,7 @@ READ_ONLY_KINDS = (("projectcalico.org", "StagedNetworkPolicy"), ("projectcalico
                    ("projectcalico.org", "StagedKubernetesNetworkPolicy"), NAMESPACE_KIND) + tuple(WORKLOAD_KINDS)
 STATE_ROOT = os.path.join("~", ".ansible", "zerotrust.microseg", "snapshots")
 LIST_PAGE = 500
-WRITE_WORKERS = 8
+WRITE_WORKERS = 4  # concurrent writes per rank: a fraction of what API Priority and Fairness grants one client
 LOCK_TIMEOUT = 60.0
 _LOCK_POLL = 0.05
 _SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}$")

@@ -20,6 +20,7 @@ INTENT_SPEC = dict(
     dns=dict(type="dict"),
     cluster_cidrs=dict(type="list", elements="str"),
     observed_flows=dict(type="list", elements="raw", default=[]),
+    flow_logs=dict(type="list", elements="raw", default=[]),
     base_dir=dict(type="path", default="."),
 )
 
@@ -36,7 +37,7 @@ TARGET_SPEC = dict(
 def intent_variables(params):
     """Module parameters -> the microseg_* variables of CONTRACT §3."""
     names = ("dialect", "calico_version", "calico_edition", "tenants", "apps", "trusted_domains", "threat_nets", "dns",
-             "cluster_cidrs", "observed_flows")
+             "cluster_cidrs", "observed_flows", "flow_logs")
     return {"microseg_" + name: params.get(name) for name in names}
 
 

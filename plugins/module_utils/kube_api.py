@@ -159,7 +159,7 @@ class ApiFailure(TargetError):
         causes = (self.body.get("details") or {}).get("causes") or []
         found = []
         for cause in causes:
-            if cause.get("type") == "FieldManagerConflict":
+            if cause.get("reason") == "FieldManagerConflict":
                 match = _CONFLICT_MANAGER.search(cause.get("message") or "")
                 found.append((match.group(1) if match else "unknown", cause.get("field") or ""))
         return found

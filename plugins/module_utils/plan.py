@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils import flows as flow_tables
+from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs import read_flow_logs
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
 
 PHASES = ("deploy", "enforce")
@@ -50,10 +51,12 @@ def declared_flows(intent):
 
 
 def observed_flows(intent):
-    """Flows of microseg_observed_flows: no home namespace, always namespace-qualified."""
+    """Flows of microseg_observed_flows (no home namespace, always namespace-qualified) and of microseg_flow_logs."""
     # one call, so an inline row's "line" is its position in the list
     found = flow_tables.load_flows(intent.observed_flows, intent.base_dir, None, intent.identity_labels,
                                    source="microseg_observed_flows")
+    for index, spec in enumerate(intent.flow_logs):
+        found.extend(read_flow_logs(spec, intent.base_dir, intent.identity_labels, source_field="microseg_flow_logs[%d]" % index))
     return flow_tables.merge_flows(found)
 
 

@@ -22,6 +22,7 @@ INVENTORY_OPTIONS = {
     "dns": "microseg_dns",
     "cluster_cidrs": "microseg_cluster_cidrs",
     "observed_flows": "microseg_observed_flows",
+    "flow_logs": "microseg_flow_logs",
     "target": "microseg_target",
     "directory": "microseg_directory",
     "kubeconfig": "microseg_kubeconfig",

@@ -193,3 +193,23 @@ def test_enterprise_edition_allows_domains_by_name_only(lab):
             (source, destination, protocol, port, verdict)
         allowed += verdict.allowed
     assert allowed
+
+
+def test_flows_from_flow_logs_count_as_observed_for_report_and_gate(deployed):
+    import json
+    logs = os.path.join(deployed, "logs", "flows.jsonl")
+    with open(logs, encoding="utf-8") as handle:
+        record = json.loads(handle.readline())
+    record.update(source_namespace="monitoring", source_name_aggr="monitoring-pod", source_labels={"labels": ["run=monitoring-pod"]},
+                  dest_namespace="yaobank", dest_name_aggr="customer-5d9c7b6f4-*", dest_labels={"labels": ["app=customer"]}, dest_port=80)
+    with open(logs, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
+    report = run_playbook(deployed, "--tags", "analyze")
+    assert report.rc == 0, report.out
+    with open(os.path.join(deployed, "reports", "lab-cluster", "reconciliation.json"), encoding="utf-8") as handle:
+        reconciliation = json.load(handle)
+    assert {"source": "monitoring/run=monitoring-pod", "destination": "yaobank/customer", "port": "80/TCP"} in reconciliation["undeclared"]
+    assert {"source": "bookinfo/reviews", "destination": "bookinfo/ratings", "port": "9080/TCP"} in reconciliation["confirmed"]
+    refused = run_playbook(deployed, "--tags", "enforce")
+    assert refused.rc != 0
+    assert "monitoring/run=monitoring-pod -> yaobank/customer 80/TCP: ingress denied" in refused.out
