@@ -130,6 +130,15 @@ def describe(entry):
                                                              where, rule, denied["reason"], entry["pods"])
 
 
+def summary(entry):
+    """One line per verdict: ``src -> dst 7070/TCP: allow`` or ``...: deny (ingress by tier/policy)``."""
+    line = "%s -> %s %s: %s" % (entry["source"], entry["destination"], entry["port"], entry["verdict"])
+    if entry["verdict"] == "deny":
+        denied = entry["denied_by"]
+        line += " (%s by %s)" % (denied["side"], "/".join(part for part in (denied["tier"], denied["policy"]) if part))
+    return line
+
+
 def gate(verdicts, what="enforce"):
     """Refuse when any verdict is a deny, naming each denied flow and the rule that denies it."""
     denied = [entry for entry in verdicts if entry["verdict"] == "deny"]

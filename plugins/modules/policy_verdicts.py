@@ -107,6 +107,12 @@ verdicts:
   type: list
   elements: dict
   sample: [{"source": "hipstershop/frontend", "destination": "hipstershop/cartservice", "port": "7070/TCP", "verdict": "allow"}]
+summary:
+  description: One line per flow, C(source -> destination port: verdict), with the side and policy that deny it.
+  returned: always
+  type: list
+  elements: str
+  sample: ["monitoring/run=monitoring-pod -> yaobank/customer 80/TCP: deny (ingress by default/namespace-yaobank-catch-all)"]
 denied:
   description: The denied entries of C(verdicts).
   returned: always
@@ -130,7 +136,7 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.face import INT
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import merge_flows, parse_flow_rows
 from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import load_intent
 from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import declared_flows, observed_flows
-from ansible_collections.zerotrust.microseg.plugins.module_utils.verdicts import compare, evaluate_flows, future_state, gate
+from ansible_collections.zerotrust.microseg.plugins.module_utils.verdicts import compare, evaluate_flows, future_state, gate, summary
 
 
 def _workloads(params, live):
@@ -168,7 +174,8 @@ def decide_flows(module):
     common = dict(workloads=workloads, namespaces=namespaces, cluster_cidrs=intent.cluster_cidrs, identity_labels=identity,
                   staged=params["staged"])
     verdicts = evaluate_flows(objects, flows, **common)
-    result = dict(changed=False, verdicts=verdicts, denied=[v for v in verdicts if v["verdict"] == "deny"])
+    result = dict(changed=False, verdicts=verdicts, denied=[v for v in verdicts if v["verdict"] == "deny"],
+                  summary=[summary(v) for v in verdicts])
     if params.get("compare_to") is not None:
         before = evaluate_flows(params["compare_to"], flows, **common)
         result["newly_denied"], result["newly_allowed"] = compare(before, verdicts)

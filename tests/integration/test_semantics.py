@@ -168,7 +168,7 @@ def test_verdicts_playbook_names_the_deciding_policy(lab):
     result = run_playbook(lab, "-e", extra, playbook=playbook)
     assert result.rc == 0, result.out
     shown = " ".join(result.out.split())  # the callback folds long messages
-    assert "27 flow(s), 1 denied" in shown
+    assert "28 flow(s), 1 denied" in shown  # 26 declared, 1 observed only in the flow log (DNS), 1 given
     assert "monitoring/run=monitoring-pod -> yaobank/customer 80/TCP: deny (ingress by default/namespace-yaobank-catch-all)" in shown
     failing = run_playbook(lab, "-e", extra, "-e", "microseg_fail_on_denied=true", playbook=playbook)
     assert failing.rc != 0 and "1 declared or observed flow(s) would be denied" in failing.out
