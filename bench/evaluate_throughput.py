@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Throughput of the offline policy evaluator (``plugins/module_utils/evaluate.py``).
 
 Builds a synthetic, workshop-shaped policy set of 500 policies -- five tiers, 5 tenants of
@@ -20,7 +19,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import conftest  # noqa: E402,F401  (links the checkout as ansible_collections.zerotrust.microseg)
+import conftest  # noqa: E402,F401  pylint: disable=unused-import  (links the checkout as ansible_collections.zerotrust.microseg)
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.evaluate import External, PolicySet, Workload  # noqa: E402
 
@@ -133,7 +132,7 @@ def build_flows(workloads, count, rng):
     names = sorted(by_ns)
     dns = workloads[-1]
     flows = []
-    for _ in range(count):
+    for _flow in range(count):
         src_ns = rng.choice(names)
         src = rng.choice(by_ns[src_ns])
         roll = rng.random()
@@ -179,7 +178,7 @@ def main():
     flows = build_flows(workloads, args.flows, rng)
     policies = sum(1 for o in objects if o["kind"].endswith("Policy"))
     best = {}
-    for _ in range(args.repeat):
+    for _round in range(args.repeat):
         start = time.perf_counter()
         policy_set = PolicySet(objects, namespaces=namespaces, cluster_cidrs=["10.0.0.0/8"])
         compile_time = time.perf_counter() - start

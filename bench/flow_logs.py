@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Throughput of the flow log reader (``plugins/module_utils/flow_logs.py``).
 
 Writes a gzip JSON Lines file of ``--records`` records (default 1,000,000) in a temporary

@@ -189,7 +189,7 @@ class _NetIndex:
 
 def _kind(obj):
     api = str(obj.get("apiVersion") or "")
-    return (api.split("/")[0] if "/" in api else "core"), str(obj.get("kind") or "")
+    return (api.split("/", 1)[0] if "/" in api else "core"), str(obj.get("kind") or "")
 
 
 class PolicySet:
@@ -511,8 +511,9 @@ class PolicySet:
 
     def verdict(self, source, destination, protocol, port, source_port=None):
         """Verdict for a new connection ``source -> destination`` on ``protocol`` (name or number) and destination ``port``."""
-        proto = _PROTOCOLS.get(protocol) if type(protocol) is str else None
-        if proto is None or (port is not None and (type(port) is not int or not 0 <= port <= 65535)):
+        # exact type checks on purpose: the hot path, and a bool must not pass for a port
+        proto = _PROTOCOLS.get(protocol) if type(protocol) is str else None  # pylint: disable=unidiomatic-typecheck
+        if proto is None or (port is not None and (type(port) is not int or not 0 <= port <= 65535)):  # pylint: disable=unidiomatic-typecheck
             proto = self._protocol(protocol, port)
         views = self._views
         src = views.get(id(source)) or self._view(source)
@@ -533,7 +534,7 @@ class PolicySet:
     @staticmethod
     def _protocol(protocol, port):
         proto = protocol_number(protocol, "verdict", "protocol")
-        if port is not None and (type(port) is not int or not 0 <= port <= 65535):
+        if port is not None and (type(port) is not int or not 0 <= port <= 65535):  # pylint: disable=unidiomatic-typecheck
             raise InputError("port %r is not an integer 0-65535" % (port,), source="verdict", field="port")
         return proto
 

@@ -661,7 +661,7 @@ def _random_policy_set(rng):
     for n in range(25):
         rules = {d: [dict({"action": rng.choice(["Allow", "Deny", "Pass", "Log"])},
                           **({"protocol": rng.choice(["TCP", "UDP"])} if rng.random() < 0.5 else {}),
-                          source=entity(), destination=entity()) for _ in range(rng.randrange(4))] for d in ("ingress", "egress")}
+                          source=entity(), destination=entity()) for _unused in range(rng.randrange(4))] for d in ("ingress", "egress")}
         spec = dict(rules, types=rng.choice([["Ingress"], ["Egress"], ["Ingress", "Egress"]]))
         tier_name, order, selector = rng.choice(["t1", "t2", None]), rng.choice([None, 1, 2, 2.5]), rng.choice(labels[:8])
         if rng.random() < 0.5:
@@ -676,9 +676,9 @@ def test_cached_verdicts_agree_with_reference_algorithm():
     peers = [A, B, C, A_NOIP, EXT, THREAT, CORP, UBUNTU, Workload("ns2", "d", {"app": "d", "tier": "db"}, ip="10.244.3.4"),
              Workload("ns1", "x", {}, ip="10.244.1.9", ports={"http": ("TCP", 80)})]
     checked = 0
-    for _ in range(30):
+    for _unused in range(30):
         policy_set = PolicySet(_random_policy_set(rng), namespaces=NAMESPACES, cluster_cidrs=CLUSTER)
-        for _ in range(150):
+        for _unused in range(150):
             src, dst = rng.choice(peers), rng.choice(peers)
             if isinstance(src, External) and isinstance(dst, External):
                 continue
