@@ -39,6 +39,7 @@ changelog: $(VENV)/.installed
 
 bench: $(VENV)/.installed $(LINK)
 	$(BIN)/python bench/plan_and_apply.py
+	$(BIN)/python bench/apply_cluster.py
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)

@@ -82,8 +82,8 @@ def timed(label, counted, action, expected_writes, expected_dry_runs=0):
     written, validated = counted.writes - writes, counted.dry_runs - dry_runs
     print("%-34s %8.3f s   changed %3d   API writes %3d   dry-run writes %3d" % (label, elapsed, changed, written, validated))
     if (written, validated) != (expected_writes, expected_dry_runs):
-        raise SystemExit("unexpected: %d writes and %d dry-run writes, expected %d and %d" % (written, validated, expected_writes,
-                                                                                               expected_dry_runs))
+        raise SystemExit("unexpected: %d writes and %d dry-run writes, expected %d and %d"
+                         % (written, validated, expected_writes, expected_dry_runs))
     return result
 
 

@@ -19,7 +19,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-import conftest  # noqa: E402,F401  pylint: disable=unused-import  (links the checkout as ansible_collections.zerotrust.microseg)
+import conftest  # noqa: E402,F401 # pylint: disable=unused-import
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.evaluate import External, PolicySet, Workload  # noqa: E402
 

@@ -25,11 +25,13 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import I
 from ansible_collections.zerotrust.microseg.plugins.module_utils.kube_api import (
     CORE_GROUP, DEFAULT_DEADLINE, DEFAULT_RETRIES, DEFAULT_TIMEOUT, ApiFailure, KubeApi, configure, connection_source)
 from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import (
-    MANAGED_BY, identity, is_managed, relpath, same_content, strip_server_fields, write_rank)
+    MANAGED_BY, identity, is_managed, merge_patch, relpath, same_content, strip_server_fields, write_rank)
 from ansible_collections.zerotrust.microseg.plugins.module_utils.workloads import NAMESPACE_KIND, WORKLOAD_KINDS
 
 FIELD_MANAGER = "zerotrust.microseg"
+CALICO_GROUP = "projectcalico.org"
 APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
 # Kinds the collection writes, and prunes when they carry its label.
 MANAGED_KINDS = (
     ("projectcalico.org", "Tier"), ("projectcalico.org", "GlobalNetworkSet"), ("projectcalico.org", "NetworkSet"),
@@ -90,6 +92,7 @@ class ClusterTarget:
         self.state_dir = os.path.abspath(os.path.expanduser(state_dir or os.path.join(STATE_ROOT, server_key(api.host))))
         self.lock_timeout = lock_timeout
         self._seen = {}
+        self._dry_run_tiers = set()
         self._lock_depth = 0
 
     # -- reading ---------------------------------------------------------------------------
@@ -130,8 +133,7 @@ class ClusterTarget:
                                          failure.detail)) from failure
                 raise
             for item in page.get("items") or []:
-                obj = dict({"apiVersion": resource.api_version, "kind": resource.kind}, **item)
-                obj["apiVersion"], obj["kind"] = resource.api_version, resource.kind
+                obj = dict(item, apiVersion=resource.api_version, kind=resource.kind)
                 ident = identity(obj)
                 found[ident] = obj
                 self._seen[ident] = obj
@@ -160,9 +162,18 @@ class ClusterTarget:
     # -- writing ---------------------------------------------------------------------------
 
     def put(self, obj):
-        """Server-side apply one object (``force`` as set; ``dryRun=All`` in check mode); returns its relpath."""
+        """Server-side apply one object (``force`` as set; ``dryRun=All`` in check mode); returns its relpath.
+
+        In check mode a Calico policy in a tier that this run only dry-run created is not sent:
+        Calico would refuse it for lack of its tier, which a real run creates first.
+        """
+        ident = identity(obj)
+        if self.check_mode and ident[0] == CALICO_GROUP and (obj.get("spec") or {}).get("tier") in self._dry_run_tiers:
+            return relpath(ident)
         self._apply(obj, self.force)
-        return relpath(identity(obj))
+        if self.check_mode and ident[:2] == (CALICO_GROUP, "Tier") and ident not in self._seen:
+            self._dry_run_tiers.add(ident[3])
+        return relpath(ident)
 
     def _apply(self, obj, force):
         """PATCH apply-patch; a field-manager conflict names the other managers and the way out."""
@@ -209,31 +220,36 @@ class ClusterTarget:
             self._seen.pop(ident, None)
         return answer is not None
 
-    def _replace(self, obj, current):
-        """Put ``obj`` back exactly: PUT over ``current`` (re-read on a 409), or POST when there is none."""
+    def _merge_back(self, obj, current):
+        """Make the live object equal ``obj`` (spec, labels, annotations): a merge patch over ``current``, or a create.
+
+        The patch carries ``current``'s resourceVersion, so a change made since is a 409: the object
+        is re-read and the patch recomputed.
+        """
         ident = identity(obj)
         resource = self._resource_of(obj)
-        body = strip_server_fields(obj)
         query = [("fieldManager", FIELD_MANAGER)]
         try:
             if current is None:
-                return self.api.request("POST", resource.path(ident[2]), query, body)
+                return self.api.request("POST", resource.path(ident[2]), query, strip_server_fields(obj))
 
             def reread():
                 fresh = self.get(ident)
-                return None if fresh is None else (query, _with_version(body, fresh))
+                return None if fresh is None else (query, merge_patch(fresh, obj))
 
-            return self.api.request("PUT", resource.path(ident[2], ident[3]), query, _with_version(body, current), reread=reread)
+            return self.api.request("PATCH", resource.path(ident[2], ident[3]), query, merge_patch(current, obj), MERGE_PATCH,
+                                    reread=reread)
         except ApiFailure as failure:
             raise _write_error(ident, failure) from failure
 
     def _put_back(self, obj, current):
-        """Restore one saved object: apply it with force as our manager if it was ours, else (or if that differs) replace it."""
+        """Restore one saved object: apply it with force as our manager if it was ours; then, if anything still differs
+        (fields of other managers, or an object that was not ours), merge-patch it back exactly."""
         if is_managed(obj):
             current = self._apply(obj, True)
             if current is not None and same_content(current, obj):
                 return
-        self._replace(obj, current)
+        self._merge_back(obj, current)
 
     def _restore(self, puts, deletes, current):
         """Put objects back (tiers first) and delete others (tiers last); returns the failures as text."""
@@ -458,13 +474,6 @@ def _delete_options(obj):
     meta = obj.get("metadata") or {}
     preconditions = {key: meta[key] for key in ("uid", "resourceVersion") if meta.get(key)}
     return {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": preconditions}
-
-
-def _with_version(body, current):
-    """``body`` carrying ``current``'s resourceVersion (optimistic concurrency for a replace)."""
-    body = dict(body, metadata=dict(body.get("metadata") or {}))
-    body["metadata"]["resourceVersion"] = (current.get("metadata") or {}).get("resourceVersion")
-    return body
 
 
 def _write_error(ident, failure):

@@ -226,6 +226,11 @@ def same_content(first, second):
     return _equal(canonical(strip_server_fields(first)), canonical(strip_server_fields(second)))
 
 
+def same_value(first, second):
+    """Strict equality of two plain values (dicts, lists, scalars): ``True`` is not ``1``, key order does not matter."""
+    return _equal(canonical(first), canonical(second))
+
+
 def _equal(first, second):
     """Strict equality: ``True`` is not ``1`` and ``1`` is not ``1.0``."""
     if type(first) is not type(second):
@@ -286,6 +291,40 @@ def _drop_unset(live, desired, path):
             del live[head]
         return
     _drop_unset(live[head], None if wanted is _ABSENT else wanted, rest)
+
+
+def merge_patch(current, wanted):
+    """The JSON merge patch (RFC 7386) that turns live ``current`` into ``wanted``, guarded by current's resourceVersion.
+
+    It covers every top-level field but the server's (apiVersion, kind, metadata, status) and, of
+    metadata, the labels and annotations: mappings are patched key by key (null removes a key),
+    anything else is replaced whole.
+    """
+    patch = _patch_between(_patchable(current), _patchable(wanted))
+    patch.setdefault("metadata", {})["resourceVersion"] = (current.get("metadata") or {}).get("resourceVersion")
+    return patch
+
+
+def _patchable(obj):
+    """The part of an object a restore puts back."""
+    view = {key: value for key, value in obj.items() if key not in ("apiVersion", "kind", "metadata", "status")}
+    meta = obj.get("metadata") or {}
+    view["metadata"] = {key: meta[key] for key in ("labels", "annotations") if meta.get(key)}
+    return view
+
+
+def _patch_between(current, wanted):
+    """RFC 7386 diff of two mappings."""
+    patch = {key: None for key in current if key not in wanted}
+    for key, value in wanted.items():
+        old = current.get(key)
+        if isinstance(value, Mapping) and isinstance(old, Mapping):
+            nested = _patch_between(old, value)
+            if nested:
+                patch[key] = nested
+        elif key not in current or not same_value(old, value):
+            patch[key] = value
+    return patch
 
 
 def diff_entry(ident, before, after):

@@ -112,7 +112,8 @@ summary:
   returned: always
   type: list
   elements: str
-  sample: ["monitoring/run=monitoring-pod -> yaobank/customer 80/TCP: deny (ingress by default/namespace-yaobank-catch-all)"]
+  sample:
+    - "monitoring/run=monitoring-pod -> yaobank/customer 80/TCP: deny (ingress by default/namespace-yaobank-catch-all)"
 denied:
   description: The denied entries of C(verdicts).
   returned: always

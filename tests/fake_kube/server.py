@@ -84,6 +84,13 @@ LABEL_NAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 MISSING = object()
 
 
+
+
+class _Server(ThreadingHTTPServer):
+    """A listen backlog deep enough for concurrent writers (the default 5 stalls the sixth for a second)."""
+
+    request_queue_size = 128
+
 class ApiError(Exception):
     """A request the fake answers with a Kubernetes ``Status`` (and optional extra headers)."""
 
@@ -528,7 +535,7 @@ class FakeKube:
 
     def start(self):
         """Bind 127.0.0.1 on a free port and serve in a daemon thread."""
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.daemon_threads = True
         self._server.fake = self
         self.url = "http://127.0.0.1:%d" % self._server.server_address[1]

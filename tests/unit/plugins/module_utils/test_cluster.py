@@ -4,14 +4,15 @@ import os
 import threading
 
 import pytest
+import yaml
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.apply import apply_objects
 from ansible_collections.zerotrust.microseg.plugins.module_utils.cluster import (
-    MANAGED_KINDS, ClusterTarget, describe, label_selector, server_key)
+    MANAGED_KINDS, READ_ONLY_KINDS, ClusterTarget, describe, label_selector, server_key)
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError, TargetError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.kube_api import ApiFailure, Resource
 from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import (
-    MANAGED_BY, TIER_LABEL, identity, same_content, without_server_defaults)
+    MANAGED_BY, TIER_LABEL, identity, merge_patch, same_content, without_server_defaults)
 
 OURS = {MANAGED_BY[0]: MANAGED_BY[1], TIER_LABEL: "platform"}
 
@@ -75,6 +76,19 @@ def test_defaults_are_dropped_only_for_their_kind_and_inputs_are_not_changed():
     empty_dict_matters = k8s_np(ingress=[{"from": [{"namespaceSelector": {}}]}])
     assert not same_content(*without_server_defaults(k8s_np(ingress=[{"from": [{"podSelector": {}}]}]), empty_dict_matters))
     assert without_server_defaults({"kind": "NoIdentity"}, {}) == ({"kind": "NoIdentity"}, {})
+
+
+def test_merge_patch_turns_the_live_object_into_the_saved_one_under_its_resource_version():
+    saved = calico_np(labels={"team": "a"}, selector="all()", ingress=[{"action": "Allow"}], order=10)
+    saved["metadata"]["annotations"] = {"note": "kept"}
+    live = served_by_server(calico_np(labels={"team": "b", "extra": "x"}, selector="all()", egress=[{"action": "Deny"}], order=10),
+                            tier="default")
+    live["metadata"]["annotations"] = {"other": "y"}
+    assert merge_patch(live, saved) == {
+        "metadata": {"resourceVersion": "7", "labels": {"team": "a", "extra": None}, "annotations": {"note": "kept", "other": None}},
+        "spec": {"tier": None, "egress": None, "ingress": [{"action": "Allow"}]}}
+    assert merge_patch(saved, saved) == {"metadata": {"resourceVersion": None}}
+    assert merge_patch(calico_np(order=1), calico_np(order=True))["spec"] == {"order": True}
 
 
 # -- small helpers ----------------------------------------------------------------------------------
@@ -186,11 +200,25 @@ def test_put_is_a_server_side_apply_without_server_fields(kwargs, query):
     assert "status" not in body and set(body["metadata"]) == {"name", "namespace", "labels"}
 
 
+def test_check_mode_does_not_send_policies_of_a_tier_it_only_dry_run_created():
+    target, api = target_with(lambda method, path, query, body: {"items": []}, check_mode=True)
+    target.list(kinds=[("projectcalico.org", "Tier")])
+    target.put(tier("new"))
+    target.put(calico_np("in-new", tier="new"))
+    target.put(calico_np("in-default", tier="default"))
+    assert [(method, path) for method, path, query, body, ctype in api.requests[1:]] == [
+        ("PATCH", "/apis/projectcalico.org/v3/tiers/new"), ("PATCH", "/apis/projectcalico.org/v3/namespaces/shop/networkpolicies/in-default")]
+    real, sent = target_with(lambda method, path, query, body: {"items": []})
+    real.put(tier("new"))
+    real.put(calico_np("in-new", tier="new"))
+    assert len(sent.requests) == 2
+
+
 def test_an_apply_conflict_names_the_object_the_other_manager_and_force():
     def answer(method, path, query, body):
         raise ApiFailure(method, path, 409, {"reason": "Conflict", "message": "Apply failed with 2 conflicts", "details": {"causes": [
-            {"type": "FieldManagerConflict", "message": 'conflict with "kubectl-client-side-apply" using projectcalico.org/v3', "field": ".spec.selector"},
-            {"type": "FieldManagerConflict", "message": 'conflict with "helm" using projectcalico.org/v3', "field": ".spec.order"}]}})
+            {"reason": "FieldManagerConflict", "message": 'conflict with "kubectl-client-side-apply" using projectcalico.org/v3', "field": ".spec.selector"},
+            {"reason": "FieldManagerConflict", "message": 'conflict with "helm" using projectcalico.org/v3', "field": ".spec.order"}]}})
     target = target_with(answer)[0]
     with pytest.raises(TargetError) as info:
         target.put(calico_np())
@@ -351,3 +379,37 @@ def test_live_objects_are_compared_without_server_defaults_and_shown_so_in_the_d
     assert result.updated == ["projectcalico.org/NetworkPolicy/shop/frontend.yaml"]
     assert "tier: default" not in result.diff[0]["before"] and "projectcalico.org/tier" not in result.diff[0]["before"]
     assert "selector: app == 'other'" in result.diff[0]["before"]
+
+
+# -- the RBAC manifest grants exactly what the target uses --------------------------------------------
+
+PLURALS = {"Tier": "tiers", "GlobalNetworkSet": "globalnetworksets", "NetworkSet": "networksets", "GlobalNetworkPolicy": "globalnetworkpolicies",
+           "NetworkPolicy": "networkpolicies", "AdminNetworkPolicy": "adminnetworkpolicies",
+           "BaselineAdminNetworkPolicy": "baselineadminnetworkpolicies", "StagedNetworkPolicy": "stagednetworkpolicies",
+           "StagedGlobalNetworkPolicy": "stagedglobalnetworkpolicies", "StagedKubernetesNetworkPolicy": "stagedkubernetesnetworkpolicies",
+           "Namespace": "namespaces", "Pod": "pods", "Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets",
+           "Job": "jobs", "CronJob": "cronjobs"}
+MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "..", "rbac", "clusterrole.yaml")
+
+
+def test_the_cluster_role_grants_exactly_the_verbs_and_kinds_the_target_uses():
+    with open(MANIFEST, encoding="utf-8") as handle:
+        manifest = yaml.safe_load(handle)
+    assert (manifest["apiVersion"], manifest["kind"]) == ("v1", "List")
+    role, binding = manifest["items"]
+    granted = {}
+    for rule in role["rules"]:
+        assert set(rule) == {"apiGroups", "resources", "verbs"}
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                granted[(group or "core", resource)] = set(rule["verbs"])
+    expected = {(group, PLURALS[kind]): {"get", "list", "create", "patch", "delete"} for group, kind in MANAGED_KINDS}
+    expected.update({(group, PLURALS[kind]): {"get", "list"} for group, kind in READ_ONLY_KINDS})
+    calico_tiered = {key: verbs for key, verbs in granted.items() if key[1].startswith("tier.")}
+    assert {key: verbs for key, verbs in granted.items() if key not in calico_tiered} == expected
+    assert calico_tiered == {("projectcalico.org", "tier.globalnetworkpolicies"): expected[("projectcalico.org", "globalnetworkpolicies")],
+                             ("projectcalico.org", "tier.networkpolicies"): expected[("projectcalico.org", "networkpolicies")],
+                             ("projectcalico.org", "tier.stagednetworkpolicies"): {"get", "list"},
+                             ("projectcalico.org", "tier.stagedglobalnetworkpolicies"): {"get", "list"}}
+    assert (binding["kind"], binding["roleRef"]["name"], binding["subjects"][0]["kind"]) == ("ClusterRoleBinding", role["metadata"]["name"],
+                                                                                             "ServiceAccount")

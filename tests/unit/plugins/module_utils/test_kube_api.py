@@ -92,7 +92,7 @@ def _failure(status, body=None, retry_after=None):
 
 
 FIELD_CONFLICT = {"reason": "Conflict", "message": "Apply failed with 1 conflict",
-                  "details": {"causes": [{"type": "FieldManagerConflict", "message": 'conflict with "kubectl" using v1', "field": ".spec.x"}]}}
+                  "details": {"causes": [{"reason": "FieldManagerConflict", "message": 'conflict with "kubectl" using v1', "field": ".spec.x"}]}}
 
 
 @pytest.mark.parametrize("failure, can_reread, expected", [
