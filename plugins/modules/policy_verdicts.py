@@ -108,7 +108,7 @@ verdicts:
   elements: dict
   sample: [{"source": "hipstershop/frontend", "destination": "hipstershop/cartservice", "port": "7070/TCP", "verdict": "allow"}]
 summary:
-  description: One line per flow, C(source -> destination port: verdict), with the side and policy that deny it.
+  description: "One line per flow, C(source -> destination port: verdict), with the side and policy that deny it."
   returned: always
   type: list
   elements: str

@@ -84,12 +84,11 @@ LABEL_NAME_RE = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 MISSING = object()
 
 
-
-
 class _Server(ThreadingHTTPServer):
     """A listen backlog deep enough for concurrent writers (the default 5 stalls the sixth for a second)."""
 
     request_queue_size = 128
+
 
 class ApiError(Exception):
     """A request the fake answers with a Kubernetes ``Status`` (and optional extra headers)."""
