@@ -1,21 +1,9 @@
 """Action plugin for zerotrust.microseg.flow_report: options default to the host's microseg_* variables."""
 from __future__ import annotations
 
-from ansible_collections.zerotrust.microseg.plugins.plugin_utils.inventory_intent import InventoryIntentAction
+from ansible_collections.zerotrust.microseg.plugins.plugin_utils.inventory_intent import (
+    INTENT_OPTIONS, InventoryIntentAction)
 
 
 class ActionModule(InventoryIntentAction):
-    OPTIONS = (
-        "dialect",
-        "calico_version",
-        "calico_edition",
-        "tenants",
-        "apps",
-        "trusted_domains",
-        "threat_nets",
-        "dns",
-        "cluster_cidrs",
-        "observed_flows",
-        "flow_logs",
-        "report_dir",
-    )
+    OPTIONS = INTENT_OPTIONS + ("report_dir",)

@@ -21,7 +21,7 @@ import hashlib
 import re
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils import selector as sel
-from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import MANAGED_BY, POSTURE_LABEL, TIER_LABEL
+from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import base_labels, workload_policy_name
 
 API_VERSION = "projectcalico.org/v3"
 NS_LABEL = "projectcalico.org/name"
@@ -74,10 +74,7 @@ class CalicoRenderer:
 
     # -- object shells ---------------------------------------------------------------
     def _labels(self, tier, posture=False):
-        labels = {MANAGED_BY[0]: MANAGED_BY[1], TIER_LABEL: tier}
-        if posture:
-            labels[POSTURE_LABEL] = self.posture
-        return labels
+        return base_labels(tier, self.posture if posture else None)
 
     def _policy(self, kind, tier, name, order, spec, namespace=None, posture=False):
         labels = self._labels(tier, posture)
@@ -260,13 +257,7 @@ class CalicoRenderer:
         return objects
 
     def _workload_name(self, endpoint):
-        if endpoint.kind == "namespace":
-            return "all-workloads"
-        if endpoint.key == self.identity.get(endpoint.namespace, "app"):
-            base = endpoint.value
-        else:
-            base = "%s-%s" % (endpoint.key.rsplit("/", 1)[-1], endpoint.value)
-        return re.sub(r"[^a-z0-9.-]", "-", base.lower()).strip("-.") or "workload"
+        return workload_policy_name(endpoint, self.identity)
 
     def appsec(self):
         namespaces = sorted(ns for ns, tier in self.namespace_tiers.items() if tier == "appsec")

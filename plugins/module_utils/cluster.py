@@ -8,8 +8,6 @@ errors show, nothing is stored. Snapshots for the roles' phase rollback are JSON
 full live objects under a local state directory; ``lock()`` is a local file lock there, which
 serialises runs from this controller against one API server.
 """
-import contextlib
-import fcntl
 import functools
 import json
 import os
@@ -22,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError, TargetError
+from ansible_collections.zerotrust.microseg.plugins.module_utils.locking import RunLock
 from ansible_collections.zerotrust.microseg.plugins.module_utils.kube_api import (
     CORE_GROUP, DEFAULT_DEADLINE, DEFAULT_RETRIES, DEFAULT_TIMEOUT, ApiFailure, KubeApi, configure, connection_source)
 from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import (
@@ -45,7 +44,6 @@ STATE_ROOT = os.path.join("~", ".ansible", "zerotrust.microseg", "snapshots")
 LIST_PAGE = 500
 WRITE_WORKERS = 4  # concurrent writes per rank: a fraction of what API Priority and Fairness grants one client
 LOCK_TIMEOUT = 60.0
-_LOCK_POLL = 0.05
 _SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}$")
 _SUFFIX = ".json"
 
@@ -93,7 +91,9 @@ class ClusterTarget:
         self.lock_timeout = lock_timeout
         self._seen = {}
         self._dry_run_tiers = set()
-        self._lock_depth = 0
+        self._lock = RunLock(os.path.join(self.state_dir, "lock"), check_mode, lock_timeout,
+                             lambda: os.makedirs(self.state_dir, mode=0o700, exist_ok=True), mode=0o600,
+                             holder="another run against %s" % api.host)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -280,54 +280,9 @@ class ClusterTarget:
 
     # -- lock ----------------------------------------------------------------------------
 
-    @contextlib.contextmanager
     def lock(self):
         """Hold ``<state_dir>/lock`` exclusively (re-entrant); in check mode shared, and only if it exists."""
-        if self._lock_depth:
-            self._lock_depth += 1
-            try:
-                yield self
-            finally:
-                self._lock_depth -= 1
-            return
-        fd = self._open_lock()
-        try:
-            if fd is not None:
-                self._acquire(fd)
-            self._lock_depth = 1
-            yield self
-        finally:
-            self._lock_depth = 0
-            if fd is not None:
-                os.close(fd)
-
-    def _open_lock(self):
-        """Open (creating unless in check mode) the lock file; None when check mode finds none."""
-        path = os.path.join(self.state_dir, "lock")
-        if self.check_mode and not os.path.isfile(path):
-            return None
-        try:
-            if self.check_mode:
-                return os.open(path, os.O_RDONLY)
-            os.makedirs(self.state_dir, mode=0o700, exist_ok=True)
-            return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-        except OSError as exc:
-            raise TargetError("%s: cannot open lock: %s" % (path, exc.strerror or exc)) from exc
-
-    def _acquire(self, fd):
-        """flock with a deadline: another run holding the lock longer is an error."""
-        operation = (fcntl.LOCK_SH if self.check_mode else fcntl.LOCK_EX) | fcntl.LOCK_NB
-        deadline = time.monotonic() + self.lock_timeout
-        while True:
-            try:
-                fcntl.flock(fd, operation)
-                return
-            except BlockingIOError as exc:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TargetError("%s: another run against %s holds the lock (waited %ss)"
-                                      % (os.path.join(self.state_dir, "lock"), self.api.host, self.lock_timeout)) from exc
-                time.sleep(min(_LOCK_POLL, remaining))
+        return self._lock.held(self)
 
     # -- snapshots ---------------------------------------------------------------------
 

@@ -6,8 +6,6 @@ or touched; our own bookkeeping (lock, snapshots) lives only under ``<root>/.mic
 Check mode is a flag set once: a check-mode target reads and never writes (no lock file,
 no snapshot, no bookkeeping directory).
 """
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -18,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 
+from ansible_collections.zerotrust.microseg.plugins.module_utils.locking import RunLock
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError, TargetError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import (
     CLUSTER_SCOPE, dump, identity, is_managed, labels as object_labels, load, relpath)
@@ -25,7 +24,6 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import 
 BOOKKEEPING = ".microseg"
 SUFFIX = ".yaml"
 LOCK_TIMEOUT = 60.0
-_LOCK_POLL = 0.05
 _SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}$")
 _MANIFEST = "manifest.json"
 
@@ -37,7 +35,7 @@ class DirectoryTarget:
         self.root = os.path.abspath(root)
         self.check_mode = bool(check_mode)
         self.lock_timeout = lock_timeout
-        self._lock_depth = 0
+        self._lock = RunLock(self._lock_path(), check_mode, lock_timeout, self._ensure_bookkeeping)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -192,61 +190,16 @@ class DirectoryTarget:
 
     # -- lock ----------------------------------------------------------------------------
 
-    @contextlib.contextmanager
     def lock(self):
         """Hold ``<root>/.microseg/lock`` exclusively (re-entrant within this target).
 
         In check mode nothing is created: an existing lock file is held shared, else none is taken.
         """
-        if self._lock_depth:
-            self._lock_depth += 1
-            try:
-                yield self
-            finally:
-                self._lock_depth -= 1
-            return
-        fd = self._open_lock()
-        try:
-            if fd is not None:
-                self._acquire(fd)
-            self._lock_depth = 1
-            yield self
-        finally:
-            self._lock_depth = 0
-            if fd is not None:
-                os.close(fd)
+        return self._lock.held(self)
 
     def _lock_path(self):
         """Path of the lock file."""
         return os.path.join(self.root, BOOKKEEPING, "lock")
-
-    def _open_lock(self):
-        """Open (creating unless in check mode) the lock file; None when check mode finds none."""
-        path = self._lock_path()
-        if self.check_mode and not os.path.isfile(path):
-            return None
-        try:
-            if self.check_mode:
-                return os.open(path, os.O_RDONLY)
-            self._ensure_bookkeeping()
-            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise TargetError("%s: cannot open lock: %s" % (path, exc.strerror or exc)) from exc
-
-    def _acquire(self, fd):
-        """flock with a deadline: another run holding the lock longer is an error."""
-        operation = (fcntl.LOCK_SH if self.check_mode else fcntl.LOCK_EX) | fcntl.LOCK_NB
-        deadline = time.monotonic() + self.lock_timeout
-        while True:
-            try:
-                fcntl.flock(fd, operation)
-                return
-            except BlockingIOError as exc:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise TargetError("%s: another run holds the lock (waited %ss)"
-                                      % (self._lock_path(), self.lock_timeout)) from exc
-                time.sleep(min(_LOCK_POLL, remaining))
 
     def _ensure_bookkeeping(self):
         """Create ``.microseg/`` with a ``.gitignore`` so a GitOps repository never commits it."""

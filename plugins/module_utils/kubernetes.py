@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils import selector as sel
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
-from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import MANAGED_BY, POSTURE_LABEL, TIER_LABEL
+from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import base_labels, workload_policy_name
 
 NP_API = "networking.k8s.io/v1"
 ANP_API = "policy.networking.k8s.io/v1alpha1"
@@ -54,10 +54,7 @@ class KubernetesRenderer:
         self.warnings = []
 
     def _labels(self, tier, posture=False):
-        labels = {MANAGED_BY[0]: MANAGED_BY[1], TIER_LABEL: tier}
-        if posture:
-            labels[POSTURE_LABEL] = self.posture
-        return labels
+        return base_labels(tier, self.posture if posture else None)
 
     def _np(self, namespace, name, tier, pod_selector, ingress=None, egress=None, posture=False):
         """A NetworkPolicy; an empty rule list isolates that direction (written without the key, as the API stores it)."""
@@ -105,11 +102,7 @@ class KubernetesRenderer:
         return port
 
     def _workload_name(self, endpoint):
-        if endpoint.kind == "namespace":
-            return "all-workloads"
-        if endpoint.key == self.identity.get(endpoint.namespace, "app"):
-            return endpoint.value.lower().replace("_", "-")
-        return ("%s-%s" % (endpoint.key.rsplit("/", 1)[-1], endpoint.value)).lower().replace("_", "-")
+        return workload_policy_name(endpoint, self.identity)
 
     def workloads(self, namespace, tier):
         by_workload = {}

@@ -5,6 +5,7 @@ renderer (``calico`` or ``kubernetes``) turns the security domains into objects.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils import flows as flow_tables
@@ -92,7 +93,19 @@ def make_plan(intent, phase, tiers=None, flows=None):
 
 
 def base_labels(tier, posture=None):
+    """The labels every object we write carries; posture objects also say which posture they hold."""
     labels = {MANAGED_BY[0]: MANAGED_BY[1], TIER_LABEL: tier}
     if posture:
         labels[POSTURE_LABEL] = posture
     return labels
+
+
+def workload_policy_name(endpoint, identity_labels):
+    """The name of the policy of one workload identity: ``frontend``, ``run-monitoring-pod``, ``all-workloads``."""
+    if endpoint.kind == "namespace":
+        return "all-workloads"
+    if endpoint.key == identity_labels.get(endpoint.namespace, "app"):
+        base = endpoint.value
+    else:
+        base = "%s-%s" % (endpoint.key.rsplit("/", 1)[-1], endpoint.value)
+    return re.sub(r"[^a-z0-9.-]", "-", base.lower()).strip("-.") or "workload"

@@ -30,6 +30,10 @@ INVENTORY_OPTIONS = {
     "force": "microseg_force",
     "report_dir": "microseg_report_dir",
 }
+# the declared intent (CONTRACT §3) and the target (CONTRACT §2), as the modules name them
+INTENT_OPTIONS = ("dialect", "calico_version", "calico_edition", "tenants", "apps", "trusted_domains", "threat_nets", "dns",
+                  "cluster_cidrs", "observed_flows", "flow_logs")
+TARGET_OPTIONS = ("target", "directory", "kubeconfig", "context", "force")
 RELATIVE_PATH_OPTIONS = ("directory", "kubeconfig", "report_dir")
 
 
