@@ -41,6 +41,13 @@ SERVER_DEFAULTS = {
     ("projectcalico.org", "GlobalNetworkPolicy"): _CALICO_POLICY_DEFAULTS,
     ("projectcalico.org", "StagedNetworkPolicy"): _CALICO_POLICY_DEFAULTS,
     ("projectcalico.org", "StagedGlobalNetworkPolicy"): _CALICO_POLICY_DEFAULTS,
+    # the Tier CRD defaults spec.defaultAction to Deny (Calico 3.30+)
+    ("projectcalico.org", "Tier"): (("spec", "defaultAction"),),
+    # the network-policy-api CRDs default every port's protocol to TCP
+    ("policy.networking.k8s.io", "AdminNetworkPolicy"): (("spec", "ingress", "*", "ports", "*", "portNumber", "protocol"),
+                                                        ("spec", "egress", "*", "ports", "*", "portNumber", "protocol"),
+                                                        ("spec", "ingress", "*", "ports", "*", "portRange", "protocol"),
+                                                        ("spec", "egress", "*", "ports", "*", "portRange", "protocol")),
     ("networking.k8s.io", "NetworkPolicy"): (("spec", "policyTypes"), ("spec", "ingress", "*", "ports", "*", "protocol"),
                                              ("spec", "egress", "*", "ports", "*", "protocol")),
 }

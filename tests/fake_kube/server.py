@@ -934,6 +934,8 @@ class FakeKube:
         """Mutating admission: Calico defaults, the namespace name label, a namespace's status."""
         if res.group == CALICO and res.kind in CALICO_TIERED_KINDS:
             calico_defaults(obj)
+        if res.group == CALICO and res.kind == "Tier" and isinstance(obj.get("spec"), dict):
+            obj["spec"].setdefault("defaultAction", "Deny")  # the Tier CRD's schema default (Calico 3.30+)
         if res.kind == "Namespace":
             obj["metadata"].setdefault("labels", {})[NAMESPACE_NAME_LABEL] = obj["metadata"]["name"]
 

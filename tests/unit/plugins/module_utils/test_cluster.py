@@ -53,6 +53,21 @@ def test_server_filled_fields_the_desired_object_leaves_out_are_ignored(desired,
     assert same_content(*without_server_defaults(live, desired))
 
 
+TIER = {"apiVersion": "projectcalico.org/v3", "kind": "Tier", "metadata": {"name": "security", "labels": dict(OURS)}, "spec": {"order": 200}}
+ANP = {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkPolicy", "metadata": {"name": "a", "labels": dict(OURS)},
+       "spec": {"priority": 10, "subject": {"namespaces": {}},
+                "egress": [{"name": "x", "action": "Deny", "to": [{"networks": ["203.0.113.0/24"]}], "ports": [{"portNumber": {"port": 53}}]}]}}
+
+
+@pytest.mark.parametrize("desired, live", [
+    (TIER, dict(TIER, spec={"order": 200, "defaultAction": "Deny"})),  # the Tier CRD's schema default (Calico 3.30+)
+    (ANP, dict(ANP, spec=dict(ANP["spec"], egress=[dict(ANP["spec"]["egress"][0], ports=[{"portNumber": {"port": 53, "protocol": "TCP"}}])]))),
+], ids=["tier-defaultAction", "anp-port-protocol"])
+def test_crd_schema_defaults_are_not_differences(desired, live):
+    assert not same_content(live, desired)
+    assert same_content(*without_server_defaults(live, desired))
+
+
 @pytest.mark.parametrize("desired, live", [
     (calico_np(tier="security"), served_by_server(calico_np(tier="security"), tier="default")),
     (calico_np(types=["Egress"]), served_by_server(calico_np(types=["Egress"]), types=["Ingress"])),
