@@ -30,6 +30,16 @@ def declared(lab):
     return flows
 
 
+def set_lab_variable(lab, name, value):
+    """Change one variable of the lab copy's group_vars."""
+    vars_file = os.path.join(lab, "group_vars", "lab.yml")
+    with open(vars_file, encoding="utf-8") as handle:
+        variables = yaml.safe_load(handle)
+    variables[name] = value
+    with open(vars_file, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(variables, handle)
+
+
 def _domain_matches(pattern, name):
     """Calico Enterprise wildcard rules: ``*.x.com`` matches one or more labels before x.com, not x.com."""
     if pattern.startswith("*."):
@@ -141,12 +151,7 @@ def test_enforce_gate_refuses_an_observed_flow_it_would_deny(deployed):
 
 
 def test_kubernetes_dialect_has_the_same_semantics(lab):
-    vars_file = os.path.join(lab, "group_vars", "lab.yml")
-    with open(vars_file, encoding="utf-8") as handle:
-        variables = yaml.safe_load(handle)
-    variables["microseg_dialect"] = "kubernetes"
-    with open(vars_file, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(variables, handle)
+    set_lab_variable(lab, "microseg_dialect", "kubernetes")
     assert run_playbook(lab, "--tags", "deploy").rc == 0
     policy_set, pods = evaluate(lab)
     flows = declared(lab)
@@ -175,12 +180,7 @@ def test_verdicts_playbook_names_the_deciding_policy(lab):
 
 
 def test_enterprise_edition_allows_domains_by_name_only(lab):
-    vars_file = os.path.join(lab, "group_vars", "lab.yml")
-    with open(vars_file, encoding="utf-8") as handle:
-        variables = yaml.safe_load(handle)
-    variables["microseg_calico_edition"] = "enterprise"
-    with open(vars_file, "w", encoding="utf-8") as handle:
-        yaml.safe_dump(variables, handle)
+    set_lab_variable(lab, "microseg_calico_edition", "enterprise")
     result = run_playbook(lab)
     assert result.rc == 0, result.out
     assert "oss edition cannot match domain names" not in result.out
