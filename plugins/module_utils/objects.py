@@ -44,10 +44,9 @@ SERVER_DEFAULTS = {
     # the Tier CRD defaults spec.defaultAction to Deny (Calico 3.30+)
     ("projectcalico.org", "Tier"): (("spec", "defaultAction"),),
     # the network-policy-api CRDs default every port's protocol to TCP
-    ("policy.networking.k8s.io", "AdminNetworkPolicy"): (("spec", "ingress", "*", "ports", "*", "portNumber", "protocol"),
-                                                        ("spec", "egress", "*", "ports", "*", "portNumber", "protocol"),
-                                                        ("spec", "ingress", "*", "ports", "*", "portRange", "protocol"),
-                                                        ("spec", "egress", "*", "ports", "*", "portRange", "protocol")),
+    ("policy.networking.k8s.io", "AdminNetworkPolicy"): tuple(("spec", direction, "*", "ports", "*", kind, "protocol")
+                                                              for direction in ("ingress", "egress")
+                                                              for kind in ("portNumber", "portRange")),
     ("networking.k8s.io", "NetworkPolicy"): (("spec", "policyTypes"), ("spec", "ingress", "*", "ports", "*", "protocol"),
                                              ("spec", "egress", "*", "ports", "*", "protocol")),
 }
