@@ -3,11 +3,12 @@
 PYTHON ?= python3
 VENV := .venv
 NCA_VENV := .venv-nca
+BENCH_VENV := .venv-bench
 BIN := $(VENV)/bin
 LINK := collections/ansible_collections/zerotrust/microseg
 INVENTORY ?= inventories/lab/hosts.yml
 
-.PHONY: demo test unit integration crosscheck molecule sanity lint changelog bench clean
+.PHONY: demo test unit integration crosscheck molecule sanity lint changelog bench bench-compare clean
 
 demo: $(VENV)/.installed $(LINK)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml $(ARGS)
@@ -41,6 +42,11 @@ bench: $(VENV)/.installed $(LINK)
 	$(BIN)/python bench/plan_and_apply.py
 	$(BIN)/python bench/apply_cluster.py
 
+# the cluster target beside a plain Python SSA loop and kubernetes.core.k8s; kubernetes.core (PyPI `ansible`) lives
+# in its own bench-only venv, never in .venv and never in `make test`
+bench-compare: $(VENV)/.installed $(LINK) $(BENCH_VENV)/.installed
+	$(BIN)/python bench/apply_cluster.py --compare
+
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements-dev.txt
@@ -51,9 +57,14 @@ $(NCA_VENV)/.installed: tests/crosscheck/requirements-nca.txt
 	$(NCA_VENV)/bin/pip install -q --disable-pip-version-check -r tests/crosscheck/requirements-nca.txt
 	touch $@
 
+$(BENCH_VENV)/.installed: bench/requirements-bench.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --disable-pip-version-check -r bench/requirements-bench.txt
+	touch $@
+
 $(LINK):
 	mkdir -p $(dir $(LINK))
 	ln -sfn ../../.. $(LINK)
 
 clean:
-	rm -rf $(VENV) $(NCA_VENV) collections tests/output .ansible
+	rm -rf $(VENV) $(NCA_VENV) $(BENCH_VENV) collections tests/output .ansible

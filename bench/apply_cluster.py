@@ -7,10 +7,19 @@ creates), an unchanged rerun (must write nothing), check mode with 50 changed ob
 writes, nothing stored) and applying those 50 updates. Writes must equal changed objects.
 ``--latency MS`` holds every write on the fake that long, as a remote API server would.
 Run: ``.venv/bin/python bench/apply_cluster.py [--kubeconfig PATH [--context NAME]] [--workers N] [--latency MS]``.
+
+``--compare`` (FakeKube only; ``make bench-compare`` builds its venv) then times, on one FakeKube and the same 500
+objects, the cluster target against a plain per-object server-side-apply loop with the official client and a loop
+of ``kubernetes.core.k8s`` tasks (``apply: true``, ``server_side_apply``) run by ansible-playbook from the bench-only
+venv ``.venv-bench``: create, unchanged rerun, check mode with 50 changed objects; API writes from FakeKube's log.
 """
 import argparse
+import json
 import os
+import re
 import secrets
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -23,7 +32,32 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import 
 
 NAMESPACES = 10
 PER_DIALECT = 250
+CHANGED = 50
 RUN_LABEL = "zerotrust.microseg/bench-run"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH_VENV = os.path.join(ROOT, ".venv-bench")
+K8S_CORE_PLAYBOOK = """\
+- name: Apply the bench objects with kubernetes.core.k8s
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: Server-side apply one object per loop item
+      kubernetes.core.k8s:
+        kubeconfig: "{{ bench_kubeconfig }}"
+        state: present
+        apply: true
+        server_side_apply:
+          field_manager: bench
+        definition: "{{ item }}"
+      loop: "{{ bench_objects }}"
+      loop_control:
+        label: "{{ item.apiVersion }} {{ item.metadata.namespace }}/{{ item.metadata.name }}"
+      register: bench_applied
+    - name: Count the changed items
+      ansible.builtin.debug:
+        msg: "BENCH changed={{ bench_applied.results | selectattr('changed') | list | length }}"
+"""
 
 
 def policies(run, namespaces, variant=0, changed=PER_DIALECT * 2):
@@ -99,6 +133,146 @@ def run(options, namespaces, run_id):
     return counted
 
 
+class Compare:
+    """Times one approach's create, rerun and check on a FakeKube, counting the writes the fake logs."""
+
+    def __init__(self, fake, admin, namespaces):
+        self.fake, self.admin, self.namespaces = fake, admin, namespaces
+        self.rows = []
+
+    def reset(self):
+        """Delete every bench object (deletecollection per namespace and kind) and forget the request log."""
+        for namespace in self.namespaces:
+            for prefix in ("/apis/networking.k8s.io/v1", "/apis/projectcalico.org/v3"):
+                self.admin.api.request("DELETE", "%s/namespaces/%s/networkpolicies" % (prefix, namespace))
+        if self.fake.objects():
+            raise SystemExit("FakeKube still holds %d objects after the reset" % len(self.fake.objects()))
+        self.fake.clear_requests()
+
+    def step(self, action):
+        """``(seconds, changed, writes, dry-run writes)`` of one step."""
+        self.fake.clear_requests()
+        start = time.perf_counter()
+        changed = action()
+        elapsed = time.perf_counter() - start
+        return elapsed, changed, len(self.fake.mutations(dry_run=False)), len(self.fake.mutations(dry_run=True))
+
+    def approach(self, name, create, rerun, check):
+        """Run the three steps from an empty store; check mode must store nothing."""
+        self.reset()
+        steps = [self.step(create), self.step(rerun)]
+        before = self.fake.dump()
+        steps.append(self.step(check))
+        if self.fake.dump() != before:
+            raise SystemExit("%s: check mode changed the store" % name)
+        for label, (elapsed, changed, writes, dry_runs) in zip(("create", "rerun", "check"), steps):
+            print("  %-46s %-7s %8.3f s   changed %3s   writes %3d   dry-run writes %3d" % (name, label, elapsed, changed, writes, dry_runs))
+        self.rows.append((name, steps))
+
+    def table(self):
+        """approach x (create s, rerun s, check s, writes on rerun, dry-run writes in check)."""
+        print()
+        header = "%-44s %9s %9s %9s %16s %20s" % ("approach", "create s", "rerun s", "check s", "writes on rerun", "check dry-run writes")
+        print(header)
+        print("-" * len(header))
+        for name, (create, rerun, check) in self.rows:
+            print("%-44s %9.2f %9.2f %9.2f %16d %20d" % (name, create[0], rerun[0], check[0], rerun[2], check[3]))
+
+
+def python_ssa_loop(kubeconfig, cache_file, objects, dry_run=False):
+    """One server-side apply PATCH per object with the official client's DynamicClient, serially, no compare."""
+    from kubernetes import client as k8s_client, config as k8s_config, dynamic  # pylint: disable=import-outside-toplevel
+    configuration = k8s_client.Configuration()
+    k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    with k8s_client.ApiClient(configuration) as api_client:
+        dyn = dynamic.DynamicClient(api_client, cache_file=cache_file)
+        kinds = {}
+        for obj in objects:
+            key = (obj["apiVersion"], obj["kind"])
+            if key not in kinds:
+                kinds[key] = dyn.resources.get(api_version=key[0], kind=key[1])
+            options = {"dry_run": "All"} if dry_run else {}
+            dyn.server_side_apply(kinds[key], body=obj, name=obj["metadata"]["name"], namespace=obj["metadata"]["namespace"],
+                                  field_manager="bench-python", **options)
+    return "-"
+
+
+class KubernetesCore:
+    """Runs K8S_CORE_PLAYBOOK with ansible-playbook from .venv-bench over a generated vars file."""
+
+    def __init__(self, state, kubeconfig):
+        self.state, self.kubeconfig = state, kubeconfig
+        self.playbook = os.path.join(state, "k8s_core.yml")
+        with open(self.playbook, "w", encoding="utf-8") as handle:
+            handle.write(K8S_CORE_PLAYBOOK)
+        with open(os.path.join(state, "inventory.ini"), "w", encoding="utf-8") as handle:
+            handle.write("localhost ansible_connection=local ansible_python_interpreter=%s\n" % os.path.join(BENCH_VENV, "bin", "python"))
+        with open(os.path.join(state, "ansible.cfg"), "w", encoding="utf-8") as handle:
+            handle.write("[defaults]\n")  # none of the project's settings
+        self.env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(state, "ansible.cfg"), ANSIBLE_COLLECTIONS_PATH=os.path.join(state, "no-collections"),
+                        ANSIBLE_LOCAL_TEMP=os.path.join(state, "ansible-tmp"), ANSIBLE_NOCOLOR="1", TMPDIR=state)
+        self.runs = 0
+
+    def version(self):
+        """kubernetes.core's version as shipped in .venv-bench's ``ansible`` package."""
+        found = subprocess.run([os.path.join(BENCH_VENV, "bin", "ansible-galaxy"), "collection", "list", "kubernetes.core"],
+                               env=self.env, capture_output=True, text=True, check=False).stdout
+        match = re.search(r"^kubernetes\.core\s+(\S+)", found, re.MULTILINE)
+        return match.group(1) if match else "unknown"
+
+    def run(self, objects, check=False):
+        """One ansible-playbook run over ``objects``; returns the count of changed loop items."""
+        self.runs += 1
+        variables = os.path.join(self.state, "objects-%d.json" % self.runs)
+        with open(variables, "w", encoding="utf-8") as handle:
+            json.dump({"bench_objects": objects, "bench_kubeconfig": self.kubeconfig}, handle)
+        command = [os.path.join(BENCH_VENV, "bin", "ansible-playbook"), "-i", os.path.join(self.state, "inventory.ini"),
+                   "-e", "@" + variables, self.playbook] + (["--check"] if check else [])
+        log = os.path.join(self.state, "k8s_core-%d.log" % self.runs)
+        with open(log, "w", encoding="utf-8") as handle:
+            done = subprocess.run(command, env=self.env, cwd=self.state, stdout=handle, stderr=subprocess.STDOUT, check=False)
+        with open(log, encoding="utf-8") as handle:
+            output = handle.read()
+        match = re.search(r"BENCH changed=(\d+)", output)
+        if done.returncode or not match:
+            raise SystemExit("kubernetes.core.k8s failed (exit %d); the end of its output:\n%s" % (done.returncode, output[-4000:]))
+        return int(match.group(1))
+
+
+def compare(fake, state, kubeconfig, run_id):
+    """The cluster target, a plain Python SSA loop and kubernetes.core.k8s, side by side."""
+    if not os.path.exists(os.path.join(BENCH_VENV, "bin", "ansible-playbook")):
+        raise SystemExit("--compare needs %s: run `make bench-compare`" % BENCH_VENV)
+    namespaces = ["bench-%02d" % index for index in range(NAMESPACES)]
+    options = dict(kubeconfig=kubeconfig, state_dir=state)
+    admin = ClusterTarget(**options)
+    kubectl = shutil.which("kubectl")
+    print()
+    print("compare on %s: %d objects; create, unchanged rerun, check mode with %d changed" % (fake.url, PER_DIALECT * 2, CHANGED))
+    print("kubectl: %s" % ("found at %s, not benchmarked (`kubectl apply --server-side` is not part of this comparison)" % kubectl
+                           if kubectl else "not available on this machine, not benchmarked"))
+    bench = Compare(fake, admin, namespaces)
+    scope = [{TIER_LABEL: "appsec", RUN_LABEL: run_id}]
+    base, changed = policies(run_id, namespaces), policies(run_id, namespaces, variant=1, changed=CHANGED)
+
+    def ours(objects, check_mode=False):
+        result = apply_objects(ClusterTarget(check_mode=check_mode, **options), objects, scope=scope, with_diff=check_mode)
+        return len(result.created) + len(result.updated) + len(result.deleted)
+
+    bench.approach("zerotrust.microseg cluster target (%d writers)" % ClusterTarget.write_workers,
+                   lambda: ours(base), lambda: ours(base), lambda: ours(changed, check_mode=True))
+    cache = os.path.join(state, "python-discovery.json")
+    bench.approach("Python SSA loop (DynamicClient, 1 PATCH/obj)", lambda: python_ssa_loop(kubeconfig, cache, base),
+                   lambda: python_ssa_loop(kubeconfig, cache, base), lambda: python_ssa_loop(kubeconfig, cache, changed, dry_run=True))
+    core = KubernetesCore(state, kubeconfig)
+    print("  kubernetes.core %s from %s (ansible-playbook, one task looping over %d items)" % (core.version(), BENCH_VENV, len(base)))
+    bench.approach("kubernetes.core.k8s loop (apply, SSA)", lambda: core.run(base), lambda: core.run(base),
+                   lambda: core.run(changed, check=True))
+    bench.table()
+    print("writes: non-GET requests without dryRun in FakeKube's log; check dry-run writes: those with dryRun=All")
+    print("Python SSA loop: changed is not known ('-'): it sends every object and does not compare")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kubeconfig", help="a real cluster's kubeconfig (default: a loopback FakeKube)")
@@ -106,7 +280,10 @@ def main():
     parser.add_argument("--workers", type=int, help="concurrent writes per rank (default: the target's)")
     parser.add_argument("--keep", action="store_true", help="keep the bench namespaces on a real cluster")
     parser.add_argument("--latency", type=float, default=0.0, help="FakeKube: hold every write this many milliseconds (a remote server)")
+    parser.add_argument("--compare", action="store_true", help="FakeKube: also time a Python SSA loop and kubernetes.core.k8s (make bench-compare)")
     args = parser.parse_args()
+    if args.compare and args.kubeconfig:
+        parser.error("--compare runs on the loopback FakeKube only")
     if args.workers:
         ClusterTarget.write_workers = args.workers
     run_id = secrets.token_hex(3)
@@ -134,6 +311,8 @@ def main():
             counted = run(options, ["bench-%02d" % index for index in range(NAMESPACES)], run_id)
             stored = len(fake.mutations(dry_run=False))
             print("server saw %d writes (client counted %d), %d dry-run writes" % (stored, counted.writes, len(fake.mutations(dry_run=True))))
+            if args.compare:
+                compare(fake, state, options["kubeconfig"], run_id)
 
 
 if __name__ == "__main__":
