@@ -239,9 +239,23 @@ class KubernetesCore:
         return int(match.group(1))
 
 
-def compare(fake, state, kubeconfig, run_id):
-    """The cluster target, a plain Python SSA loop and kubernetes.core.k8s, side by side."""
-    if not os.path.exists(os.path.join(BENCH_VENV, "bin", "ansible-playbook")):
+def kubectl_apply(kubectl, kubeconfig, objects, workdir, dry_run=False):
+    """``kubectl apply --server-side`` of every object in one call (``--dry-run=server`` for check mode)."""
+    path = os.path.join(workdir, "kubectl-objects.json")
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"apiVersion": "v1", "kind": "List", "items": objects}, handle)
+    command = [kubectl, "--kubeconfig", kubeconfig, "apply", "--server-side", "--field-manager", "bench-kubectl", "--validate=false", "-f", path]
+    if dry_run:
+        command.append("--dry-run=server")
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit("kubectl failed: %s" % (done.stderr or done.stdout)[-2000:])
+    return "-"
+
+
+def compare(fake, state, kubeconfig, run_id, with_kubernetes_core=True):
+    """The cluster target, kubectl, a plain Python SSA loop and kubernetes.core.k8s, side by side."""
+    if with_kubernetes_core and not os.path.exists(os.path.join(BENCH_VENV, "bin", "ansible-playbook")):
         raise SystemExit("--compare needs %s: run `make bench-compare`" % BENCH_VENV)
     namespaces = ["bench-%02d" % index for index in range(NAMESPACES)]
     options = dict(kubeconfig=kubeconfig, state_dir=state)
@@ -249,8 +263,7 @@ def compare(fake, state, kubeconfig, run_id):
     kubectl = shutil.which("kubectl")
     print()
     print("compare on %s: %d objects; create, unchanged rerun, check mode with %d changed" % (fake.url, PER_DIALECT * 2, CHANGED))
-    print("kubectl: %s" % ("found at %s, not benchmarked (`kubectl apply --server-side` is not part of this comparison)" % kubectl
-                           if kubectl else "not available on this machine, not benchmarked"))
+    print("kubectl: %s" % (kubectl or "not available on this machine, not benchmarked"))
     bench = Compare(fake, admin, namespaces)
     scope = [{TIER_LABEL: "appsec", RUN_LABEL: run_id}]
     base, changed = policies(run_id, namespaces), policies(run_id, namespaces, variant=1, changed=CHANGED)
@@ -261,16 +274,21 @@ def compare(fake, state, kubeconfig, run_id):
 
     bench.approach("zerotrust.microseg cluster target (%d writers)" % ClusterTarget.write_workers,
                    lambda: ours(base), lambda: ours(base), lambda: ours(changed, check_mode=True))
+    if kubectl:
+        bench.approach("kubectl apply --server-side (one call)", lambda: kubectl_apply(kubectl, kubeconfig, base, state),
+                       lambda: kubectl_apply(kubectl, kubeconfig, base, state),
+                       lambda: kubectl_apply(kubectl, kubeconfig, changed, state, dry_run=True))
     cache = os.path.join(state, "python-discovery.json")
     bench.approach("Python SSA loop (DynamicClient, 1 PATCH/obj)", lambda: python_ssa_loop(kubeconfig, cache, base),
                    lambda: python_ssa_loop(kubeconfig, cache, base), lambda: python_ssa_loop(kubeconfig, cache, changed, dry_run=True))
-    core = KubernetesCore(state, kubeconfig)
-    print("  kubernetes.core %s from %s (ansible-playbook, one task looping over %d items)" % (core.version(), BENCH_VENV, len(base)))
-    bench.approach("kubernetes.core.k8s loop (apply, SSA)", lambda: core.run(base), lambda: core.run(base),
-                   lambda: core.run(changed, check=True))
+    if with_kubernetes_core:
+        core = KubernetesCore(state, kubeconfig)
+        print("  kubernetes.core %s from %s (ansible-playbook, one task looping over %d items)" % (core.version(), BENCH_VENV, len(base)))
+        bench.approach("kubernetes.core.k8s loop (apply, SSA)", lambda: core.run(base), lambda: core.run(base),
+                       lambda: core.run(changed, check=True))
     bench.table()
     print("writes: non-GET requests without dryRun in FakeKube's log; check dry-run writes: those with dryRun=All")
-    print("Python SSA loop: changed is not known ('-'): it sends every object and does not compare")
+    print("Python SSA loop and kubectl: changed is not known ('-'): they send every object and do not compare")
 
 
 def main():
@@ -280,7 +298,9 @@ def main():
     parser.add_argument("--workers", type=int, help="concurrent writes per rank (default: the target's)")
     parser.add_argument("--keep", action="store_true", help="keep the bench namespaces on a real cluster")
     parser.add_argument("--latency", type=float, default=0.0, help="FakeKube: hold every write this many milliseconds (a remote server)")
-    parser.add_argument("--compare", action="store_true", help="FakeKube: also time a Python SSA loop and kubernetes.core.k8s (make bench-compare)")
+    parser.add_argument("--compare", action="store_true",
+                        help="FakeKube: also time kubectl, a Python SSA loop and kubernetes.core.k8s (make bench-compare)")
+    parser.add_argument("--no-kubernetes-core", action="store_true", help="with --compare: skip the (slow) kubernetes.core loop")
     args = parser.parse_args()
     if args.compare and args.kubeconfig:
         parser.error("--compare runs on the loopback FakeKube only")
@@ -305,6 +325,8 @@ def main():
         from ansible_collections.zerotrust.microseg.tests.fake_kube.server import FakeKube  # pylint: disable=import-outside-toplevel
         with FakeKube() as fake:
             options = dict(kubeconfig=fake.write_kubeconfig(os.path.join(state, "kubeconfig")), state_dir=state)
+            if args.compare:
+                fake.token = None  # kubectl sends no bearer token over plain http: the fake then checks none
             for method in ("PATCH", "DELETE") if args.latency else ():
                 fake.fail(method=method, status=None, delay=args.latency / 1000.0, times=None)
             print("FakeKube %s, %d writers, %g ms per write" % (fake.url, ClusterTarget.write_workers, args.latency))
@@ -312,7 +334,7 @@ def main():
             stored = len(fake.mutations(dry_run=False))
             print("server saw %d writes (client counted %d), %d dry-run writes" % (stored, counted.writes, len(fake.mutations(dry_run=True))))
             if args.compare:
-                compare(fake, state, options["kubeconfig"], run_id)
+                compare(fake, state, options["kubeconfig"], run_id, with_kubernetes_core=not args.no_kubernetes_core)
 
 
 if __name__ == "__main__":

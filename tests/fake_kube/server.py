@@ -709,7 +709,7 @@ class FakeKube:
 
     def _dispatch(self, method, path, query, content_type, raw, headers):
         """Route to discovery or to a resource handler; returns (code, body)."""
-        if path not in OPEN_PATHS and headers.get("Authorization") != "Bearer %s" % self.token:
+        if self.token is not None and path not in OPEN_PATHS and headers.get("Authorization") != "Bearer %s" % self.token:
             raise ApiError(401, "Unauthorized")
         if path in ("/healthz", "/livez", "/readyz"):
             return 200, "ok"
