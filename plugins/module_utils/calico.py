@@ -21,7 +21,7 @@ import hashlib
 import re
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils import selector as sel
-from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import base_labels, workload_policy_name
+from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import LocalFlows, base_labels, workload_policy_name
 
 API_VERSION = "projectcalico.org/v3"
 NS_LABEL = "projectcalico.org/name"
@@ -63,6 +63,7 @@ class CalicoRenderer:
     def __init__(self, intent, flows, posture):
         self.intent = intent
         self.flows = flows
+        self.local = LocalFlows(flows)
         self.posture = posture
         self.enforced = posture == "enforced"
         self.prefix_names = tuple(intent.calico_version) < (3, 32)
@@ -237,17 +238,11 @@ class CalicoRenderer:
             "selector": "all()", "namespaceSelector": _namespaces(in_scope), "egress": self.dns_rules("Allow")})
         return [dns, self._pass_all("platform", in_scope)]
 
-    def _local_flows(self, namespace):
-        """Declared flows that a policy in ``namespace`` must allow: (ingress flows, egress flows)."""
-        ingress = [f for f in self.flows if not f.destination.is_external and f.destination.namespace == namespace]
-        egress = [f for f in self.flows if not f.source.is_external and f.source.namespace == namespace]
-        return ingress, egress
-
     def application(self):
         namespaces = sorted(ns for ns, tier in self.namespace_tiers.items() if tier == "application")
         objects = []
         for namespace in namespaces:
-            ingress, egress = self._local_flows(namespace)
+            ingress, egress = self.local.of(namespace)
             spec = {"selector": "all()",
                     "ingress": [self.ingress_rule("Allow", f, namespace, narrow=True, tier="application") for f in ingress],
                     "egress": [self.egress_rule("Allow", f, namespace, narrow=True, tier="application") for f in egress]}
@@ -263,12 +258,7 @@ class CalicoRenderer:
         namespaces = sorted(ns for ns, tier in self.namespace_tiers.items() if tier == "appsec")
         objects = []
         for namespace in namespaces:
-            ingress, egress = self._local_flows(namespace)
-            by_workload = {}
-            for flow in ingress:
-                by_workload.setdefault(flow.destination, ([], []))[0].append(flow)
-            for flow in egress:
-                by_workload.setdefault(flow.source, ([], []))[1].append(flow)
+            by_workload = self.local.by_workload(namespace)
             for endpoint in sorted(by_workload):
                 inbound, outbound = by_workload[endpoint]
                 selector = "all()" if endpoint.kind == "namespace" else sel.eq(endpoint.key, endpoint.value)

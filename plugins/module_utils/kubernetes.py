@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils import selector as sel
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
-from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import base_labels, workload_policy_name
+from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import LocalFlows, base_labels, workload_policy_name
 
 NP_API = "networking.k8s.io/v1"
 ANP_API = "policy.networking.k8s.io/v1alpha1"
@@ -48,6 +48,7 @@ class KubernetesRenderer:
     def __init__(self, intent, flows, posture):
         self.intent = intent
         self.flows = flows
+        self.local = LocalFlows(flows)
         self.posture = posture
         self.enforced = posture == "enforced"
         self.identity = intent.identity_labels
@@ -105,12 +106,7 @@ class KubernetesRenderer:
         return workload_policy_name(endpoint, self.identity)
 
     def workloads(self, namespace, tier):
-        by_workload = {}
-        for flow in self.flows:
-            if not flow.destination.is_external and flow.destination.namespace == namespace:
-                by_workload.setdefault(flow.destination, ([], []))[0].append(flow)
-            if not flow.source.is_external and flow.source.namespace == namespace:
-                by_workload.setdefault(flow.source, ([], []))[1].append(flow)
+        by_workload = self.local.by_workload(namespace)
         objects = []
         for endpoint in sorted(by_workload):
             inbound, outbound = by_workload[endpoint]

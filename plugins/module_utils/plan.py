@@ -11,11 +11,9 @@ from dataclasses import dataclass, field
 from ansible_collections.zerotrust.microseg.plugins.module_utils import flows as flow_tables
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs import read_flow_logs
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
+from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import MANAGED_BY, POSTURE_LABEL, TIER_LABEL, identity
 
 PHASES = ("deploy", "enforce")
-MANAGED_BY = ("app.kubernetes.io/managed-by", "zerotrust.microseg")
-TIER_LABEL = "zerotrust.microseg/tier"
-POSTURE_LABEL = "zerotrust.microseg/posture"
 POSTURES = {"deploy": "failsafe", "enforce": "enforced"}
 
 
@@ -83,12 +81,12 @@ def make_plan(intent, phase, tiers=None, flows=None):
         from ansible_collections.zerotrust.microseg.plugins.module_utils.calico import render
     objects, warnings = render(intent, flows, POSTURES[phase])
     objects = [o for o in objects if o["metadata"]["labels"][TIER_LABEL] in chosen]
-    names = {}
+    seen = set()
     for obj in objects:
-        key = (obj["apiVersion"], obj["kind"], obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
-        if key in names:
+        key = identity(obj)
+        if key in seen:
             raise InputError("two security domains render the same object %s %s; rename one of them" % (obj["kind"], key[3]), field="microseg_apps")
-        names[key] = obj
+        seen.add(key)
     return Plan(objects=objects, warnings=warnings, flows=flows, tiers=chosen)
 
 
@@ -98,6 +96,35 @@ def base_labels(tier, posture=None):
     if posture:
         labels[POSTURE_LABEL] = posture
     return labels
+
+
+class LocalFlows:
+    """Declared flows indexed by the namespace whose policies must allow them, in flow order.
+
+    A flow is ingress for its destination's namespace and egress for its source's; external
+    endpoints (domains, nets) have no namespace and no policy of their own.
+    """
+
+    def __init__(self, flows):
+        self.ingress, self.egress = {}, {}
+        for flow in flows:
+            if not flow.destination.is_external:
+                self.ingress.setdefault(flow.destination.namespace, []).append(flow)
+            if not flow.source.is_external:
+                self.egress.setdefault(flow.source.namespace, []).append(flow)
+
+    def of(self, namespace):
+        """(ingress flows, egress flows) of one namespace."""
+        return self.ingress.get(namespace, []), self.egress.get(namespace, [])
+
+    def by_workload(self, namespace):
+        """Local endpoint -> (its ingress flows, its egress flows), for per-workload policies."""
+        grouped = {}
+        for flow in self.ingress.get(namespace, ()):
+            grouped.setdefault(flow.destination, ([], []))[0].append(flow)
+        for flow in self.egress.get(namespace, ()):
+            grouped.setdefault(flow.source, ([], []))[1].append(flow)
+        return grouped
 
 
 def workload_policy_name(endpoint, identity_labels):
