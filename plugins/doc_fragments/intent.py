@@ -64,6 +64,18 @@ options:
     type: list
     elements: raw
     default: []
+  strict:
+    description:
+      - Fail on flow-log lines that are skipped (not JSON, cut, not a flow record, other exporter events) instead of
+        warning about them (C(microseg_strict)).
+    type: bool
+    default: false
+  remediated_flows:
+    description:
+      - The flow table that remediate appends accepted rows to (C(microseg_remediated_flows)); every phase reads its rows
+        as declared flows of the cluster. Rows are namespace-qualified. A missing file holds no rows.
+      - Through the action plugin it defaults to C(flows/remediated-<inventory_hostname>.md) relative to O(base_dir).
+    type: path
   base_dir:
     description: Directory that relative paths in the intent are relative to, normally C(inventory_dir).
     type: path

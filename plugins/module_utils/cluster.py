@@ -36,10 +36,11 @@ MANAGED_KINDS = (
     ("projectcalico.org", "Tier"), ("projectcalico.org", "GlobalNetworkSet"), ("projectcalico.org", "NetworkSet"),
     ("projectcalico.org", "GlobalNetworkPolicy"), ("projectcalico.org", "NetworkPolicy"), ("networking.k8s.io", "NetworkPolicy"),
     ("policy.networking.k8s.io", "AdminNetworkPolicy"), ("policy.networking.k8s.io", "BaselineAdminNetworkPolicy"),
+    # remediate's proposals (Calico 3.30+)
+    ("projectcalico.org", "StagedNetworkPolicy"), ("projectcalico.org", "StagedGlobalNetworkPolicy"),
 )
-# Kinds only read (staged policies for the evaluator, namespaces and workloads); absent ones simply hold nothing.
-READ_ONLY_KINDS = (("projectcalico.org", "StagedNetworkPolicy"), ("projectcalico.org", "StagedGlobalNetworkPolicy"),
-                   ("projectcalico.org", "StagedKubernetesNetworkPolicy"), NAMESPACE_KIND) + tuple(WORKLOAD_KINDS)
+# Kinds only read (staged Kubernetes policies for the evaluator, namespaces and workloads); absent ones simply hold nothing.
+READ_ONLY_KINDS = (("projectcalico.org", "StagedKubernetesNetworkPolicy"), NAMESPACE_KIND) + tuple(WORKLOAD_KINDS)
 STATE_ROOT = os.path.join("~", ".ansible", "zerotrust.microseg", "snapshots")
 LIST_PAGE = 500
 WRITE_WORKERS = 4  # concurrent writes per rank: a fraction of what API Priority and Fairness grants one client

@@ -21,6 +21,8 @@ INTENT_SPEC = dict(
     cluster_cidrs=dict(type="list", elements="str"),
     observed_flows=dict(type="list", elements="raw", default=[]),
     flow_logs=dict(type="list", elements="raw", default=[]),
+    strict=dict(type="bool", default=False),
+    remediated_flows=dict(type="path"),
     base_dir=dict(type="path", default="."),
 )
 
@@ -37,7 +39,7 @@ TARGET_SPEC = dict(
 def intent_variables(params):
     """Module parameters -> the microseg_* variables of CONTRACT §3."""
     names = ("dialect", "calico_version", "calico_edition", "tenants", "apps", "trusted_domains", "threat_nets", "dns",
-             "cluster_cidrs", "observed_flows", "flow_logs")
+             "cluster_cidrs", "observed_flows", "flow_logs", "strict", "remediated_flows")
     return {"microseg_" + name: params.get(name) for name in names}
 
 

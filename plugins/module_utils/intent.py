@@ -60,6 +60,8 @@ class Intent:
     cluster_cidrs: list = field(default_factory=list)
     observed_flows: list = field(default_factory=list)
     flow_logs: list = field(default_factory=list)
+    strict: bool = False          # skipped flow-log lines are errors (microseg_strict)
+    remediated_flows: str = ""    # the flow table remediate appends accepted rows to (microseg_remediated_flows)
     base_dir: str = "."
 
     @property
@@ -260,4 +262,7 @@ def load_intent(variables, base_dir="."):
     intent.cluster_cidrs = [_cidr(n, "microseg_cluster_cidrs[%d]" % i) for i, n in enumerate(_list(cidrs, "microseg_cluster_cidrs"))]
     intent.observed_flows = _list(v.get("microseg_observed_flows"), "microseg_observed_flows")
     intent.flow_logs = _list(v.get("microseg_flow_logs"), "microseg_flow_logs")
+    intent.strict = _bool(v.get("microseg_strict") or False, "microseg_strict")
+    remediated = v.get("microseg_remediated_flows")
+    intent.remediated_flows = _string(remediated, "microseg_remediated_flows") if remediated else ""
     return intent

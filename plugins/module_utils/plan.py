@@ -5,6 +5,7 @@ renderer (``calico`` or ``kubernetes``) turns the security domains into objects.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -32,7 +33,7 @@ class Plan:
 
 
 def declared_flows(intent):
-    """Every declared flow of every app, merged and sorted."""
+    """Every declared flow of every app and of the cluster's remediated table, merged and sorted."""
     found = []
     identity = intent.identity_labels
     for app in intent.apps:
@@ -43,19 +44,38 @@ def declared_flows(intent):
             found.extend(flow_tables.parse_flow_rows(spec, "microseg_apps[%s].flows" % app.name, app.namespace, identity))
         else:
             found.extend(flow_tables.load_flows(spec, intent.base_dir, app.namespace, identity))
+    found.extend(remediated_flows(intent))
     for flow in found:
         if flow.source.kind == "domain":
             raise InputError("a domain can only be a destination", source=flow.origin, field="source")
     return flow_tables.merge_flows(found)
 
 
-def observed_flows(intent):
-    """Flows of microseg_observed_flows (no home namespace, always namespace-qualified) and of microseg_flow_logs."""
+def remediated_flows(intent):
+    """The rows remediate accepted (``microseg_remediated_flows``, namespace-qualified); none while the file does not exist."""
+    if not intent.remediated_flows or not os.path.exists(intent.resolve(intent.remediated_flows)):
+        return []
+    return flow_tables.load_flows(intent.remediated_flows, intent.base_dir, None, intent.identity_labels)
+
+
+def observed_flows(intent, logs=None, denied=False):
+    """Flows of microseg_observed_flows (no home namespace, always namespace-qualified) and of microseg_flow_logs.
+
+    ``logs``, a list, receives per flow log ``{"flows": [...], "stats": {...}}`` as ``read_flow_logs`` reports them
+    (record counts per flow, skipped lines). ``denied`` also takes the records of denied and dropped flows as observed:
+    remediate judges attempts, analyze and the enforce gate only what worked.
+    """
+    options = {key: True for key, wanted in (("strict", intent.strict), ("denied", denied)) if wanted}
     # one call, so an inline row's "line" is its position in the list
     found = flow_tables.load_flows(intent.observed_flows, intent.base_dir, None, intent.identity_labels,
                                    source="microseg_observed_flows")
     for index, spec in enumerate(intent.flow_logs):
-        found.extend(read_flow_logs(spec, intent.base_dir, intent.identity_labels, source_field="microseg_flow_logs[%d]" % index))
+        stats = {}
+        flows = read_flow_logs(spec, intent.base_dir, intent.identity_labels, source_field="microseg_flow_logs[%d]" % index,
+                               stats=stats, **options)
+        found.extend(flows)
+        if logs is not None:
+            logs.append({"flows": flows, "stats": stats})
     return flow_tables.merge_flows(found)
 
 

@@ -62,6 +62,44 @@ def reconcile(declared, observed, identity_labels=None):
     }
 
 
+SKIPPED_LIMIT = 100   # skipped lines a report names one by one (CONTRACT §5); skipped_total counts them all
+SKIPPED_SHOWN = 5     # skipped lines a warning names before it only counts
+
+
+def skipped_lines(logs):
+    """``(skipped, skipped_total)`` over the flow logs read: the first SKIPPED_LIMIT ``{path, line, reason}`` and the count."""
+    skipped, total = [], 0
+    for log in logs:
+        stats = log["stats"]
+        total += stats.get("malformed_total", 0)
+        skipped.extend(stats.get("malformed", ())[:max(0, SKIPPED_LIMIT - len(skipped))])
+    return skipped, total
+
+
+def skipped_warnings(logs):
+    """One warning per flow log with skipped lines: the first few by ``path:line`` and reason, then how many more."""
+    warnings = []
+    for log in logs:
+        stats = log["stats"]
+        total = stats.get("malformed_total", 0)
+        if not total:
+            continue
+        shown = stats.get("malformed", ())[:SKIPPED_SHOWN]
+        reasons = ", ".join("%d %s" % (count, reason) for reason, count in sorted(stats.get("malformed_by_reason", {}).items()))
+        lines = "; ".join("%s:%s: %s" % (entry["path"], entry["line"], entry["reason"]) for entry in shown)
+        more = " and %d more" % (total - len(shown)) if total > len(shown) else ""
+        warnings.append("flow log %s: skipped %d line(s) (%s): %s%s; microseg_strict: true makes them errors"
+                        % (stats.get("path", "?"), total, reasons, lines, more))
+    return warnings
+
+
+def with_skipped(report, logs):
+    """``report`` plus ``skipped`` and ``skipped_total`` (CONTRACT §5)."""
+    report = dict(report)
+    report["skipped"], report["skipped_total"] = skipped_lines(logs)
+    return report
+
+
 def write_report(path, report, check_mode=False):
     """Write ``report`` as JSON at ``path`` only if it differs; returns (changed, before_text, after_text)."""
     import json

@@ -53,7 +53,8 @@ report:
   returned: always
   type: dict
   sample: {"confirmed": [], "unobserved": [{"source": "hipstershop/frontend", "destination": "hipstershop/cartservice", "port": "7070/TCP"}],
-           "undeclared": []}
+           "undeclared": [], "skipped": [{"path": "logs/flows.jsonl", "line": 7, "reason": "cut line: the JSON ends early"}],
+           "skipped_total": 1}
 """
 
 import os
@@ -61,13 +62,17 @@ import os
 from ansible_collections.zerotrust.microseg.plugins.module_utils.face import INTENT_SPEC, MicrosegModule, intent_variables
 from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import load_intent
 from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import declared_flows, observed_flows
-from ansible_collections.zerotrust.microseg.plugins.module_utils.reconcile import reconcile, write_report
+from ansible_collections.zerotrust.microseg.plugins.module_utils.reconcile import reconcile, skipped_warnings, with_skipped, write_report
 
 
 def report_flows(module):
     params = module.params
     intent = load_intent(intent_variables(params), params["base_dir"])
-    report = reconcile(declared_flows(intent), observed_flows(intent), intent.identity_labels)
+    logs = []
+    observed = observed_flows(intent, logs)
+    for warning in skipped_warnings(logs):
+        module.warn(warning)
+    report = with_skipped(reconcile(declared_flows(intent), observed, intent.identity_labels), logs)
     path = os.path.join(intent.resolve(params["report_dir"]), params["host"], "reconciliation.json")
     changed, before, after = write_report(path, report, module.check_mode)
     result = dict(changed=changed, path=path, report=report)

@@ -70,9 +70,14 @@ options:
     type: list
     elements: dict
   staged:
-    description: Evaluate staged policies as if they were enforced.
-    type: bool
-    default: false
+    description:
+      - C(ignore) evaluates only enforced policies, as the data plane does.
+      - C(preview) takes the Staged policies (C(StagedNetworkPolicy), C(StagedGlobalNetworkPolicy),
+        C(StagedKubernetesNetworkPolicy)) as enforced, each replacing the enforced policy of the same kind, namespace and
+        name, so the effect of staged proposals (M(zerotrust.microseg.policy_remediate)) shows before they are applied.
+      - C(true) and C(false) are accepted for C(preview) and C(ignore).
+    type: raw
+    default: ignore
   fail_on_denied:
     description: Fail, listing each denied flow with the rule that denies it, when any flow is denied.
     type: bool
@@ -89,6 +94,12 @@ EXAMPLES = r"""
   zerotrust.microseg.policy_verdicts:
     resources: "{{ plan.objects }}"
     fail_on_denied: true
+
+- name: What would the staged remediation proposals allow?
+  zerotrust.microseg.policy_verdicts:
+    staged: preview
+    declared: false
+  register: preview
 
 - name: Which flows would the monitoring pod lose?
   zerotrust.microseg.policy_verdicts:
@@ -152,8 +163,20 @@ def _workloads(params, live):
     return pods
 
 
+STAGED_CHOICES = {"ignore": False, "preview": True, "false": False, "true": True, "no": False, "yes": True}
+
+
+def staged_mode(value):
+    """``staged``: ignore | preview (booleans accepted) -> whether staged policies are taken as enforced."""
+    key = str(value).strip().lower()
+    if key not in STAGED_CHOICES:
+        raise InputError("must be ignore or preview, not %r" % (value,), field="staged")
+    return STAGED_CHOICES[key]
+
+
 def decide_flows(module):
     params = module.params
+    staged = staged_mode(params["staged"])
     intent = load_intent(intent_variables(params), params["base_dir"])
     identity = intent.identity_labels
     flows = declared_flows(intent) if params["declared"] else []
@@ -173,7 +196,7 @@ def decide_flows(module):
     namespaces = namespaces_from_objects(live.values())
     workloads = _workloads(params, live)
     common = dict(workloads=workloads, namespaces=namespaces, cluster_cidrs=intent.cluster_cidrs, identity_labels=identity,
-                  staged=params["staged"])
+                  staged=staged)
     verdicts = evaluate_flows(objects, flows, **common)
     result = dict(changed=False, verdicts=verdicts, denied=[v for v in verdicts if v["verdict"] == "deny"],
                   summary=[summary(v) for v in verdicts])
@@ -193,7 +216,7 @@ def main():
                 tiers=dict(type="list", elements="str", default=[]), compare_to=dict(type="list", elements="dict"),
                 declared=dict(type="bool", default=True), observed=dict(type="bool", default=True),
                 flows=dict(type="list", elements="dict", default=[]), workloads=dict(type="list", elements="dict"),
-                staged=dict(type="bool", default=False), fail_on_denied=dict(type="bool", default=False))
+                staged=dict(type="raw", default="ignore"), fail_on_denied=dict(type="bool", default=False))
     MicrosegModule(argument_spec=spec, supports_check_mode=True).run(decide_flows)
 
 

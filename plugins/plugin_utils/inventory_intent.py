@@ -23,6 +23,8 @@ INVENTORY_OPTIONS = {
     "cluster_cidrs": "microseg_cluster_cidrs",
     "observed_flows": "microseg_observed_flows",
     "flow_logs": "microseg_flow_logs",
+    "strict": "microseg_strict",
+    "remediated_flows": "microseg_remediated_flows",
     "target": "microseg_target",
     "directory": "microseg_directory",
     "kubeconfig": "microseg_kubeconfig",
@@ -32,7 +34,9 @@ INVENTORY_OPTIONS = {
 }
 # the declared intent (CONTRACT §3) and the target (CONTRACT §2), as the modules name them
 INTENT_OPTIONS = ("dialect", "calico_version", "calico_edition", "tenants", "apps", "trusted_domains", "threat_nets", "dns",
-                  "cluster_cidrs", "observed_flows", "flow_logs")
+                  "cluster_cidrs", "observed_flows", "flow_logs", "strict", "remediated_flows")
+# microseg_remediated_flows defaults to one table per cluster beside the other flow tables
+REMEDIATED_FLOWS_DEFAULT = "flows/remediated-%s.md"
 TARGET_OPTIONS = ("target", "directory", "kubeconfig", "context", "force")
 RELATIVE_PATH_OPTIONS = ("directory", "kubeconfig", "report_dir")
 
@@ -54,6 +58,8 @@ class InventoryIntentAction(ActionBase):
             variable = INVENTORY_OPTIONS[option]
             if option not in args and variable in task_vars:
                 args[option] = self._templar.template(task_vars[variable])
+        if "remediated_flows" in self.OPTIONS and "remediated_flows" not in args:
+            args["remediated_flows"] = REMEDIATED_FLOWS_DEFAULT % task_vars.get("inventory_hostname", "localhost")
         for option in RELATIVE_PATH_OPTIONS:
             value = args.get(option)
             if isinstance(value, str) and value and not os.path.isabs(os.path.expanduser(value)):

@@ -308,3 +308,46 @@ def test_site_playbook_on_the_cluster_target_then_a_rerun_changes_nothing(lab, t
         assert kube.fake.mutations(dry_run=False) == kube.fake.mutations()[:writes]
     finally:
         kube.close()
+
+
+@needs_fake
+def test_remediate_stages_on_the_cluster_then_accepts_and_removes_the_staged_policies(lab, tmp_path):
+    kube = Cluster(tmp_path / "kube")
+    try:
+        for path in sorted(glob.glob(os.path.join(lab, "cluster", "**", "*.yaml"), recursive=True)):
+            with open(path, encoding="utf-8") as handle:
+                kube.fake.seed(yaml.safe_load(handle))
+        variables = os.path.join(lab, "group_vars", "lab.yml")
+        with open(variables, encoding="utf-8") as handle:
+            text = handle.read().replace("microseg_target: directory", "microseg_target: cluster\nmicroseg_kubeconfig: %s" % kube.kubeconfig)
+        with open(variables, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        env = {"HOME": str(tmp_path / "home")}
+        assert run_playbook(lab, "--tags", "identify,analyze,deploy,enforce", env=env).rc == 0
+        with open(os.path.join(lab, "flows", "observed.md"), "a", encoding="utf-8") as handle:
+            handle.write("monitoring/run=monitoring-pod | yaobank/customer | 80\n")
+        enforced = kube.fake.get("projectcalico.org/v3", "NetworkPolicy", "yaobank", "yaobank")
+        checked = run_playbook(lab, "--tags", "remediate", "--check", env=env)
+        assert checked.rc == 0, checked.out
+        assert kube.fake.get("projectcalico.org/v3", "StagedNetworkPolicy", "yaobank", "yaobank") is None
+        preview = run_playbook(lab, "--tags", "remediate", env=env)
+        assert preview.rc == 0, preview.out
+        staged = kube.fake.get("projectcalico.org/v3", "StagedNetworkPolicy", "yaobank", "yaobank")
+        assert staged["metadata"]["labels"]["zerotrust.microseg/remediation"] == "proposed" and staged["spec"]["tier"] == "application"
+        assert kube.fake.get("projectcalico.org/v3", "NetworkPolicy", "yaobank", "yaobank") == enforced
+        writes = len(kube.fake.mutations())
+        again = run_playbook(lab, "--tags", "remediate", env=env)
+        assert again.rc == 0 and again.changed == 0 and len(kube.fake.mutations()) == writes, again.out
+        applied = run_playbook(lab, "--tags", "remediate", "-e", "microseg_remediate_apply=true", env=env)
+        assert applied.rc == 0, applied.out
+        assert kube.fake.get("projectcalico.org/v3", "StagedNetworkPolicy", "yaobank", "yaobank") is None
+        rules = kube.fake.get("projectcalico.org/v3", "NetworkPolicy", "yaobank", "yaobank")["spec"]["ingress"]
+        assert any(rule["source"].get("selector") == "run == 'monitoring-pod'" for rule in rules), rules
+        writes = len(kube.fake.mutations())
+        final = run_playbook(lab, env=env)
+        assert final.rc == 0, final.out
+        last = run_playbook(lab, env=env)
+        assert last.rc == 0 and last.changed == 0, last.out
+        assert len(kube.fake.mutations()) == writes
+    finally:
+        kube.close()

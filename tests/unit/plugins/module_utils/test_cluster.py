@@ -424,7 +424,7 @@ def test_the_cluster_role_grants_exactly_the_verbs_and_kinds_the_target_uses():
     assert {key: verbs for key, verbs in granted.items() if key not in calico_tiered} == expected
     assert calico_tiered == {("projectcalico.org", "tier.globalnetworkpolicies"): expected[("projectcalico.org", "globalnetworkpolicies")],
                              ("projectcalico.org", "tier.networkpolicies"): expected[("projectcalico.org", "networkpolicies")],
-                             ("projectcalico.org", "tier.stagednetworkpolicies"): {"get", "list"},
-                             ("projectcalico.org", "tier.stagedglobalnetworkpolicies"): {"get", "list"}}
+                             ("projectcalico.org", "tier.stagednetworkpolicies"): expected[("projectcalico.org", "stagednetworkpolicies")],
+                             ("projectcalico.org", "tier.stagedglobalnetworkpolicies"): expected[("projectcalico.org", "stagedglobalnetworkpolicies")]}
     assert (binding["kind"], binding["roleRef"]["name"], binding["subjects"][0]["kind"]) == ("ClusterRoleBinding", role["metadata"]["name"],
                                                                                              "ServiceAccount")

@@ -92,7 +92,8 @@ def test_diff_shows_the_report_change(run, tmp_path):
     assert second["report"] == {
         "confirmed": [{"source": "a/web", "destination": "domain:*.example.com", "port": "443/TCP"}],
         "unobserved": [{"source": "a/web", "destination": "a/db", "port": "5432/TCP"}],
-        "undeclared": [{"source": "a/db", "destination": "a/web", "port": "1/TCP"}]}
+        "undeclared": [{"source": "a/db", "destination": "a/web", "port": "1/TCP"}],
+        "skipped": [], "skipped_total": 0}
     assert second["diff"]["after"] != second["diff"]["before"] == old_text
     unchanged = run(observed_flows=observed, _ansible_diff=True, **args)
     assert unchanged["changed"] is False and "diff" not in unchanged
