@@ -97,8 +97,8 @@ def carrier(entry):
 
 
 def assess(view, observed, declared, counts, identity_labels):
-    """``{"denied", "hits", "unused"}`` of CONTRACT §7 under ``view``, plus the denied ``Flow`` objects."""
-    denied, denied_flows, hits = [], [], {}
+    """``{"denied", "hits", "unused"}`` of CONTRACT §7 under ``view``, plus the denied and the allowed observed ``Flow`` objects."""
+    denied, denied_flows, allowed_flows, hits = [], [], [], {}
     for flow in observed:
         entry = view.verdict(flow)
         if entry["verdict"] == "deny":
@@ -106,6 +106,7 @@ def assess(view, observed, declared, counts, identity_labels):
             denied.append(dict(flow.notation(identity_labels), tier=decided["tier"], policy=decided["policy"]))
             denied_flows.append(flow)
             continue
+        allowed_flows.append(flow)
         records = counts.get(flow, 0)
         for rule in allowing_rules(entry):
             hits[rule] = hits.get(rule, 0) + records
@@ -118,7 +119,7 @@ def assess(view, observed, declared, counts, identity_labels):
             unused.append(dict(flow.notation(identity_labels), tier=tier, policy=policy))
     hit_list = [{"tier": tier, "policy": policy, "direction": direction, "rule": rule, "hits": count}
                 for (tier, policy, direction, rule), count in sorted(hits.items(), key=lambda item: (item[0][0], item[0][1], item[0][2], item[0][3]))]
-    return {"denied": denied, "hits": hit_list, "unused": unused}, denied_flows
+    return {"denied": denied, "hits": hit_list, "unused": unused}, denied_flows, allowed_flows
 
 
 def staged_copy(obj):
@@ -159,7 +160,7 @@ class Remediation:
         self.note = staged_note(intent)
         self.warnings = []
         view = self.view(future_state(live, prune=False))
-        self.report, denied_flows = assess(view, self.observed, self.declared, counts, self.identity)
+        self.report, denied_flows, self.allowed = assess(view, self.observed, self.declared, counts, self.identity)
         self.rows, self.proposals, self.not_proposed, self.plan, self.staged = self._propose(denied_flows)
         self.report.update(proposals=self.proposals, not_proposed=self.not_proposed, note=self.note)
 
@@ -213,13 +214,14 @@ class Remediation:
         return [view.verdict(flow) for flow in self.rows]
 
     def gate_flows(self):
-        """What the gate proves allowed before the fix is applied: declared flows, accepted rows, observed flows."""
-        return merge_flows(self.declared + self.rows + self.observed)
+        """What the gate proves allowed before the fix is applied: declared flows, accepted rows, and the observed flows that
+        work now (a dropped flow no row can allow, such as one to a threat net, stays denied and is reported, not gated)."""
+        return merge_flows(self.declared + self.rows + self.allowed)
 
     def after_apply(self):
         """The report once the fix is applied: the same assessment under the set the apply leaves."""
         policies = future_state(self.live, self.plan.objects, self.plan.tiers)
-        report, _denied = assess(self.view(policies), self.observed, merge_flows(self.declared + self.rows), self.counts, self.identity)
+        report, _denied, _allowed = assess(self.view(policies), self.observed, merge_flows(self.declared + self.rows), self.counts, self.identity)
         report.update(proposals=[], not_proposed=[], note=self.note)
         return report
 

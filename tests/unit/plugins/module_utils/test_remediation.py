@@ -212,3 +212,11 @@ def test_the_gate_refuses_an_accept_that_would_deny_a_declared_flow(cluster):
     with pytest.raises(GateRefused, match="remediate refused"):
         phase(cluster, apply=True, microseg_apps=apps)
     assert files(cluster) == before
+
+
+def test_an_unfixable_dropped_flow_is_reported_but_does_not_block_accepting_the_rest(cluster):
+    rows = NEW + [row("hipstershop/frontend", "net:203.0.113.7/32", 443)]
+    intent = intent_for(cluster, microseg_observed_flows=rows)
+    result = remediate(intent, DirectoryTarget(str(cluster / "cluster")), str(cluster / "reports" / "c" / "remediation.json"), "c", apply=True)
+    assert len(result["accepted"]) == 2
+    assert [entry["destination"] for entry in result["report"]["denied"]] == ["net:203.0.113.7/32"]
