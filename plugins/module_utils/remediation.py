@@ -222,7 +222,7 @@ class Remediation:
         """The report once the fix is applied: the same assessment under the set the apply leaves."""
         policies = future_state(self.live, self.plan.objects, self.plan.tiers)
         report, _denied, _allowed = assess(self.view(policies), self.observed, merge_flows(self.declared + self.rows), self.counts, self.identity)
-        report.update(proposals=[], not_proposed=[], note=self.note)
+        report.update(proposals=[], not_proposed=self.not_proposed, note=self.note)
         return report
 
     def staged_paths(self):

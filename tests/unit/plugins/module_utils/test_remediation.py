@@ -220,3 +220,6 @@ def test_an_unfixable_dropped_flow_is_reported_but_does_not_block_accepting_the_
     result = remediate(intent, DirectoryTarget(str(cluster / "cluster")), str(cluster / "reports" / "c" / "remediation.json"), "c", apply=True)
     assert len(result["accepted"]) == 2
     assert [entry["destination"] for entry in result["report"]["denied"]] == ["net:203.0.113.7/32"]
+    assert result["report"]["not_proposed"][0]["destination"] == "net:203.0.113.7/32"
+    again = remediate(intent, DirectoryTarget(str(cluster / "cluster")), str(cluster / "reports" / "c" / "remediation.json"), "c")
+    assert not again["changed"] and again["report"]["not_proposed"] == result["report"]["not_proposed"]
