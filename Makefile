@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 LINK := collections/ansible_collections/zerotrust/microseg
 INVENTORY ?= inventories/lab/hosts.yml
 
-.PHONY: demo test unit integration crosscheck molecule sanity lint changelog bench bench-compare clean
+.PHONY: demo test unit integration crosscheck molecule sanity lint changelog bench bench-compare bench-fleet clean
 
 demo: $(VENV)/.installed $(LINK)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml $(ARGS)
@@ -41,6 +41,10 @@ changelog: $(VENV)/.installed
 bench: $(VENV)/.installed $(LINK)
 	$(BIN)/python bench/plan_and_apply.py
 	$(BIN)/python bench/apply_cluster.py
+
+# a no-change fleet rerun of site.yml against one ansible.builtin.ping per host, 12 and 100 directory clusters
+bench-fleet: $(VENV)/.installed $(LINK)
+	$(BIN)/python bench/fleet.py
 
 # the cluster target beside a plain Python SSA loop and kubernetes.core.k8s; kubernetes.core (PyPI `ansible`) lives
 # in its own bench-only venv, never in .venv and never in `make test`

@@ -83,6 +83,25 @@ def apply_objects(target, desired, scope=None, prune=True, keep_enforced=False, 
     return result
 
 
+def apply_with_rollback(target, objects, scope, keep_enforced=False, then=None):
+    """Snapshot the managed objects, apply ``objects``, call ``then()`` (the rest of the same change), and restore the
+    target exactly as it was if anything fails. The snapshot is kept when even the restore fails, for the next run."""
+    with target.lock():
+        snapshot = target.snapshot(None)
+        try:
+            result = apply_objects(target, objects, scope=scope, keep_enforced=keep_enforced)
+            if then is not None:
+                then()
+        except BaseException:
+            if snapshot is not None:
+                target.restore(snapshot)
+                target.discard(snapshot)
+            raise
+        if snapshot is not None:
+            target.discard(snapshot)
+    return result
+
+
 def _listing(target, wanted):
     """The one listing the plan is made from: everything, or the target's managed kinds and the desired kinds."""
     kinds = getattr(target, "managed_kinds", None)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime
 
-from ansible_collections.zerotrust.microseg.plugins.module_utils.apply import apply_objects
+from ansible_collections.zerotrust.microseg.plugins.module_utils.apply import apply_objects, apply_with_rollback
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.evaluate import (
     PolicySet, namespaces_from_objects, workloads_from_objects)
@@ -331,18 +331,11 @@ def _accept(intent, target, fix, cluster, gate):
     new_text = append_rows(current, fix.rows, fix.identity, cluster) if fix.rows else current
     if fix.rows:
         check_table(new_text, table, fix.identity, fix.rows)
-    snapshot = target.snapshot(None)
-    try:
-        applied = apply_objects(target, fix.plan.objects, scope=fix.plan.scope + [PROPOSAL_SCOPE])
+
+    def write_table():
         if fix.rows and not target.check_mode:
             _write_text(table, new_text)
-    except BaseException:
-        if snapshot is not None:
-            target.restore(snapshot)
-        raise
-    finally:
-        if snapshot is not None:
-            target.discard(snapshot)
+    applied = apply_with_rollback(target, fix.plan.objects, fix.plan.scope + [PROPOSAL_SCOPE], then=write_table)
     table_diff = dict(before=current, after=new_text, before_header=table, after_header=table) if fix.rows else None
     return applied, table_diff, [flow.notation(fix.identity) for flow in fix.rows]
 

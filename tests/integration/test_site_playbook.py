@@ -133,7 +133,7 @@ def test_failing_phase_restores_the_directory_exactly(lab):
     before = policy_tree(cluster)
     result = run_playbook(lab, "--tags", "enforce")
     assert result.rc != 0
-    assert result.failed == 1 and result.rescued == 1, result.out
+    assert result.failed == 1, result.out   # the phase fails the host (batches and canaries see it) after restoring
     assert "enforce failed on lab-cluster and was rolled back" in result.out
     assert policy_tree(cluster) == before
     os.rmdir(blocker)

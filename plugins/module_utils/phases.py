@@ -1,0 +1,136 @@
+"""The methodology's phases on one cluster, in one process: identify, analyze, deploy, enforce, remediate.
+
+A fleet run costs what its module processes cost, so one call runs every selected phase of a
+cluster: the intent, the flow tables and the flow logs are read once, and each phase keeps
+its own guarantees. deploy and enforce plan, prove (enforce's gate), snapshot, apply and, if
+anything fails, restore the target exactly as it was before that phase; remediate stages or
+accepts its proposals the same way (``remediation.py``). A failed phase stops the ones after it.
+
+Each phase's result is a dict with ``changed``, ``msg`` (the one line a run shows),
+``warnings`` and, where the phase writes, ``diff``; a failed phase has ``failed`` and ``msg``.
+"""
+from __future__ import annotations
+
+import os
+
+from ansible_collections.zerotrust.microseg.plugins.module_utils.apply import apply_with_rollback
+from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import GateRefused, MicrosegError
+from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import merge_flows
+from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import declared_flows, make_plan, observed_flows
+from ansible_collections.zerotrust.microseg.plugins.module_utils.tags import PHASES
+from ansible_collections.zerotrust.microseg.plugins.module_utils.reconcile import reconcile, skipped_warnings, with_skipped, write_report
+from ansible_collections.zerotrust.microseg.plugins.module_utils.verdicts import evaluate_flows, future_state, gate as refuse_denied
+from ansible_collections.zerotrust.microseg.plugins.module_utils.evaluate import namespaces_from_objects, workloads_from_objects
+from ansible_collections.zerotrust.microseg.plugins.module_utils.workloads import NAMESPACE_KIND, WORKLOAD_KINDS, identify
+
+APPLY_PHASES = ("deploy", "enforce")
+
+
+def apply_summary(phase, plan, result, proven=None):
+    """``deploy (security, ...): 33 objects, 33 created, 0 updated, 0 deleted, 0 unchanged[...]``."""
+    line = "%s (%s): %d objects, %d created, %d updated, %d deleted, %d unchanged" % (
+        phase, ", ".join(plan.tiers), len(plan.objects), len(result.created), len(result.updated), len(result.deleted), result.unchanged)
+    if result.kept:
+        line += ", %d enforced catch-all(s) kept" % len(result.kept)
+    if proven is not None:
+        line += "; gate: %d declared and observed flows proven allowed" % proven
+    return line
+
+
+def scope_summary(namespaces):
+    """``3 namespace(s) in scope: bookinfo (application, 6 workloads); ...``."""
+    parts = []
+    for name, info in namespaces.items():
+        detail = info["tier"] + (", tenant " + info["tenant"] if info["tenant"] else "") + (", PCI" if info["pci"] else "")
+        parts.append("%s (%s, %d workloads)" % (name, detail, len(info["workloads"])))
+    return "%d namespace(s) in scope: %s" % (len(namespaces), "; ".join(parts))
+
+
+class ClusterRun:
+    """The selected phases of one cluster; what several phases read is read once."""
+
+    def __init__(self, intent, target, host, report_dir, tiers=None, gate=True, keep_enforced=True, remediate_apply=False):
+        self.intent = intent
+        self.target = target
+        self.host = host
+        self.report_dir = intent.resolve(report_dir)
+        self.tiers = list(tiers or [])
+        self.gate = gate
+        self.keep_enforced = keep_enforced
+        self.remediate_apply = remediate_apply
+        self._declared = None
+        self._observed = None
+
+    @property
+    def declared(self):
+        if self._declared is None:
+            self._declared = declared_flows(self.intent)
+        return self._declared
+
+    def observed(self):
+        """``(observed flows, per-log stats)``, read once."""
+        if self._observed is None:
+            logs = []
+            self._observed = (observed_flows(self.intent, logs), logs)
+        return self._observed
+
+    def run(self, phases):
+        """Phase -> result, in methodology order; a failed phase ends the run."""
+        results = {}
+        for phase in PHASES:
+            if phase not in phases:
+                continue
+            try:
+                results[phase] = getattr(self, phase)() if phase not in APPLY_PHASES else self.apply(phase)
+            except GateRefused as err:
+                results[phase] = dict(failed=True, changed=False, msg="%s failed on %s and was rolled back: %s" % (phase, self.host, err),
+                                      denied=err.denied)
+            except MicrosegError as err:
+                results[phase] = dict(failed=True, changed=False, msg="%s failed on %s and was rolled back: %s" % (phase, self.host, err))
+            if results[phase].get("failed"):
+                break
+        return results
+
+    def identify(self):
+        objects = self.target.list(kinds=[NAMESPACE_KIND] + list(WORKLOAD_KINDS))
+        facts = identify(self.intent, objects, self.declared)
+        warnings = facts.pop("warnings")
+        return dict(changed=False, msg=scope_summary(facts["namespaces"]), warnings=warnings, **facts)
+
+    def analyze(self):
+        observed, logs = self.observed()
+        report = with_skipped(reconcile(self.declared, observed, self.intent.identity_labels), logs)
+        path = os.path.join(self.report_dir, self.host, "reconciliation.json")
+        changed, before, after = write_report(path, report, self.target.check_mode)
+        msg = "%d confirmed, %d unobserved, %d undeclared flow(s); report %s" % (
+            len(report["confirmed"]), len(report["unobserved"]), len(report["undeclared"]), path)
+        result = dict(changed=changed, msg=msg, path=path, report=report, warnings=skipped_warnings(logs), diff=[])
+        if changed:
+            result["diff"] = [dict(before=before, after=after, before_header=path, after_header=path)]
+        return result
+
+    def apply(self, phase):
+        plan = make_plan(self.intent, phase, self.tiers, flows=self.declared)
+        proven = None
+        target = self.target
+        with target.lock():
+            if phase == "enforce" and self.gate:
+                observed, _logs = self.observed()
+                live = target.list()
+                flows = merge_flows(self.declared + observed)
+                verdicts = evaluate_flows(future_state(live, plan.objects, plan.tiers), flows, workloads=workloads_from_objects(live.values()),
+                                          namespaces=namespaces_from_objects(live.values()), cluster_cidrs=self.intent.cluster_cidrs,
+                                          identity_labels=self.intent.identity_labels)
+                refuse_denied(verdicts)
+                proven = len(verdicts)
+            result = apply_with_rollback(target, plan.objects, plan.scope, keep_enforced=phase == "deploy" and self.keep_enforced)
+        return dict(changed=result.changed, msg=apply_summary(phase, plan, result, proven), warnings=list(plan.warnings),
+                    created=result.created, updated=result.updated, deleted=result.deleted, kept=result.kept, unchanged=result.unchanged,
+                    tiers=plan.tiers, objects=len(plan.objects), diff=result.diff)
+
+    def remediate(self):
+        from ansible_collections.zerotrust.microseg.plugins.module_utils.remediation import remediate
+        path = os.path.join(self.report_dir, self.host, "remediation.json")
+        result = remediate(self.intent, self.target, path, self.host, apply=self.remediate_apply, gate=self.gate)
+        result["msg"] = result.pop("summary")
+        return result
