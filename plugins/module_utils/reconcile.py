@@ -103,21 +103,7 @@ def with_skipped(report, logs):
 def write_report(path, report, check_mode=False):
     """Write ``report`` as JSON at ``path`` only if it differs; returns (changed, before_text, after_text)."""
     import json
-    import os
-    import tempfile
+    from ansible_collections.zerotrust.microseg.plugins.module_utils.files import write_if_changed
     after = json.dumps(report, indent=2, sort_keys=True) + "\n"
-    try:
-        with open(path, encoding="utf-8") as handle:
-            before = handle.read()
-    except FileNotFoundError:
-        before = ""
-    if before == after:
-        return False, before, after
-    if not check_mode:
-        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        handle, tmp = tempfile.mkstemp(prefix=".reconciliation.", dir=os.path.dirname(path) or ".")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(after)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    return True, before, after
+    changed, before = write_if_changed(path, after, check_mode)
+    return changed, before, after

@@ -24,6 +24,7 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.apply import ap
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.evaluate import (
     PolicySet, namespaces_from_objects, workloads_from_objects)
+from ansible_collections.zerotrust.microseg.plugins.module_utils.files import read_text, replace_text
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import merge_flows, parse_flow_text
 from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import (
     MANAGED_BY, POSTURE_LABEL, TIER_LABEL, identity, relpath, same_content)
@@ -251,30 +252,9 @@ def check_table(text, path, identity_labels, rows):
         raise ValueError("internal error: %s would not hold %s" % (path, missing[0].notation(identity_labels)))
 
 
-def _write_text(path, text):
-    """Replace ``path`` by ``text`` in one step (a reader never sees half a table)."""
-    import os
-    import tempfile
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=".remediated.", dir=directory)
+def _read_table(path):
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _read_text(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return ""
+        return read_text(path)
     except OSError as err:
         raise InputError("cannot read the remediated flow table: %s" % (err.strerror or err), source=path) from None
 
@@ -327,14 +307,14 @@ def _accept(intent, target, fix, cluster, gate):
         policies = future_state(fix.live, fix.plan.objects, fix.plan.tiers)
         verdicts = [fix.view(policies).verdict(flow) for flow in fix.gate_flows()]
         refuse_denied(verdicts, what="remediate")
-    current = _read_text(table) if table else ""
+    current = _read_table(table) if table else ""
     new_text = append_rows(current, fix.rows, fix.identity, cluster) if fix.rows else current
     if fix.rows:
         check_table(new_text, table, fix.identity, fix.rows)
 
     def write_table():
         if fix.rows and not target.check_mode:
-            _write_text(table, new_text)
+            replace_text(table, new_text)
     applied = apply_with_rollback(target, fix.plan.objects, fix.plan.scope + [PROPOSAL_SCOPE], then=write_table)
     table_diff = dict(before=current, after=new_text, before_header=table, after_header=table) if fix.rows else None
     return applied, table_diff, [flow.notation(fix.identity) for flow in fix.rows]

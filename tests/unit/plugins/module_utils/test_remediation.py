@@ -196,7 +196,7 @@ def test_a_failed_accept_leaves_target_and_table_as_they_were(cluster, monkeypat
 
     def broken(path, text):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(remediation, "_write_text", broken)
+    monkeypatch.setattr(remediation, "replace_text", broken)
     with pytest.raises(OSError):
         phase(cluster, apply=True)
     after = files(cluster)
