@@ -50,6 +50,21 @@ def _store(path, results):
     os.replace(tmp, path)
 
 
+def run_status(results):
+    """``(status, detail)`` of a cluster's run for the fleet summary: rolled_back (a phase failed and was restored),
+    changed or unchanged, and what happened in a few words."""
+    failed = [result for result in results.values() if result.get("failed")]
+    if failed:
+        return "rolled_back", failed[0].get("msg", "")
+    parts = []
+    for phase, result in results.items():
+        if not result.get("changed"):
+            continue
+        counts = ["%d %s" % (len(result[key]), key) for key in ("created", "updated", "deleted") if result.get(key)]
+        parts.append("%s: %s" % (phase, ", ".join(counts) if counts else "report written"))
+    return ("changed" if parts else "unchanged"), "; ".join(parts)
+
+
 class ActionModule(InventoryIntentAction):
     OPTIONS = INTENT_OPTIONS + TARGET_OPTIONS + ("report_dir",)
 
@@ -76,7 +91,8 @@ class ActionModule(InventoryIntentAction):
             return outcome
         if not report:
             _store(path, outcome["phase_results"])
-            return dict(changed=False, msg="ran %s; each phase's role reports it" % ", ".join(outcome["phase_results"]))
+            status, detail = run_status(outcome["phase_results"])
+            return dict(changed=False, msg="ran %s; each phase's role reports it" % ", ".join(outcome["phase_results"]), status=status, detail=detail)
         return self._report(phases, outcome["phase_results"])
 
     @staticmethod

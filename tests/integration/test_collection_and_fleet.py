@@ -1,5 +1,6 @@
 """The built and installed collection, and the fleet rollout playbook."""
 import glob
+import json
 import os
 import subprocess
 
@@ -58,6 +59,25 @@ def test_rollout_runs_canary_then_batches_and_stops_on_a_failed_batch(lab):
     for name in ("c3", "c4"):
         assert not os.path.exists(os.path.join(lab, "clusters", name, "projectcalico.org")), result.out
     assert "deploy failed on c2 and was rolled back" in result.out
+    assert fleet_statuses(lab) == {"c1": "changed", "c2": "rolled_back", "c3": "untouched", "c4": "untouched"}
+    assert "rollout stopped: 1 of 1 cluster(s) of the batch failed" in result.out
+    assert_lines(result.out, {"c1": "changed", "c2": "rolled_back", "c3": "untouched", "c4": "untouched"})
+
+
+def fleet_statuses(lab):
+    with open(os.path.join(lab, "reports", "fleet.json"), encoding="utf-8") as handle:
+        summary = json.load(handle)
+    with open(os.path.join(lab, "reports", "fleet.html"), encoding="utf-8") as handle:
+        page = handle.read()
+    assert "<script" not in page and "http" not in page.replace("http-equiv", "")   # self-contained
+    assert all(entry["host"] in page for entry in summary["clusters"])
+    return {entry["host"]: entry["status"] for entry in summary["clusters"]}
+
+
+def assert_lines(out, statuses):
+    """One line per cluster in the run's output."""
+    for host, status in statuses.items():
+        assert any(line.strip(" -'").split()[:2] == [host, status] for line in out.splitlines() if line.strip()), (host, status, out)
 
 
 def test_rollout_canary_failure_stops_everything(lab):
@@ -67,3 +87,24 @@ def test_rollout_canary_failure_stops_everything(lab):
     assert result.rc != 0
     for name in ("c2", "c3"):
         assert not os.path.exists(os.path.join(lab, "clusters", name, "projectcalico.org")), name
+    assert fleet_statuses(lab) == {"c1": "rolled_back", "c2": "untouched", "c3": "untouched"}
+    assert "rollout stopped: canary c1 failed: deploy failed on c1 and was rolled back" in " ".join(result.out.split())
+
+
+def test_a_rollout_that_runs_through_summarises_changed_then_unchanged(lab):
+    _fleet(lab, ["c1", "c2", "c3"], ["c1"])
+    playbook = os.path.join(REPO, "playbooks", "rollout.yml")
+    first = run_playbook(lab, "-e", "microseg_batch=2", playbook=playbook)
+    assert first.rc == 0, first.out
+    assert fleet_statuses(lab) == {"c1": "changed", "c2": "changed", "c3": "changed"}
+    second = run_playbook(lab, "-e", "microseg_batch=2", playbook=playbook)
+    assert second.rc == 0, second.out
+    assert fleet_statuses(lab) == {"c1": "unchanged", "c2": "unchanged", "c3": "unchanged"}
+    assert_lines(second.out, {"c1": "unchanged", "c2": "unchanged", "c3": "unchanged"})
+    before = open(os.path.join(lab, "reports", "fleet.json"), encoding="utf-8").read()
+    with open(os.path.join(lab, "flows", "yaobank.md"), "a", encoding="utf-8") as handle:
+        handle.write("summary | customer | 8080\n")
+    checked = run_playbook(lab, "--check", playbook=playbook)
+    assert checked.rc == 0, checked.out
+    assert_lines(checked.out, {"c1": "changed", "c2": "changed", "c3": "changed"})
+    assert open(os.path.join(lab, "reports", "fleet.json"), encoding="utf-8").read() == before   # check mode writes nothing
