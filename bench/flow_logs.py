@@ -1,4 +1,4 @@
-"""Throughput of the flow log reader (``plugins/module_utils/flow_logs.py``).
+"""Throughput of the flow log reader (``plugins/module_utils/flow_logs/``).
 
 Writes a gzip JSON Lines file of ``--records`` records (default 1,000,000) in a temporary
 directory, then reads it with ``read_flow_logs`` and prints records per second, on one

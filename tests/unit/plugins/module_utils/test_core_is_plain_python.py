@@ -8,7 +8,15 @@ CORE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", "plugins"
 ANSIBLE_IMPORT = re.compile(r"^\s*(?:from\s+ansible(?:\.|\s)|import\s+ansible\b)", re.M)
 
 
-@pytest.mark.parametrize("name", sorted(n for n in os.listdir(CORE) if n.endswith(".py") and n != "face.py"))
+CORE_FILES = sorted(os.path.relpath(os.path.join(folder, name), CORE) for folder, _dirs, names in os.walk(CORE)
+                    for name in names if name.endswith(".py") and name != "face.py")
+
+
+def test_the_core_packages_are_walked():
+    assert os.path.join("flow_logs", "hubble.py") in CORE_FILES
+
+
+@pytest.mark.parametrize("name", CORE_FILES)
 def test_core_file_imports_no_ansible(name):
     with open(os.path.join(CORE, name), encoding="utf-8") as handle:
         source = handle.read()

@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils import flow_logs
+from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs import reader as _reader  # noqa: F401  (flow_logs.reader for monkeypatch)
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs import FORMATS, detect_format, flow_from_record, read_flow_logs
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import Endpoint, Flow, merge_flows
@@ -411,7 +412,7 @@ def test_formats():
 
 
 def test_reader_streams_large_files_line_by_line(tmp_path, monkeypatch):
-    monkeypatch.setattr(flow_logs, "_BLOCK", 64)   # lines straddle many blocks
+    monkeypatch.setattr(flow_logs.reader, "BLOCK", 64)   # lines straddle many blocks
     records = [calico(dest_port=port) for port in range(1000, 1300)]
     flows = read_flow_logs({"path": write_lines(tmp_path, "big.jsonl.gz", records, True)}, str(tmp_path))
     assert [flow.port_min for flow in flows] == list(range(1000, 1300))
@@ -523,12 +524,12 @@ def test_content_errors(tmp_path, content, fmt, message, compress):
 
 
 def test_document_too_large(tmp_path, monkeypatch):
-    monkeypatch.setattr(flow_logs, "MAX_DOCUMENT_BYTES", 100)
+    monkeypatch.setattr(flow_logs.reader, "MAX_DOCUMENT_BYTES", 100)
     (tmp_path / "big.json").write_text(json.dumps([calico()], indent=2), encoding="utf-8")
     with pytest.raises(InputError) as caught:
         read_flow_logs({"path": "big.json"}, str(tmp_path))
     assert str(caught.value) == ("big.json: is one JSON document larger than 100 bytes: write it as JSON Lines, one record per line (e.g. jq -c '.[]')")
-    monkeypatch.setattr(flow_logs, "_BLOCK", 16)
+    monkeypatch.setattr(flow_logs.reader, "BLOCK", 16)
     (tmp_path / "long.jsonl").write_text("\n" + json.dumps([calico()] * 3) + "\n", encoding="utf-8")
     with pytest.raises(InputError) as caught:
         read_flow_logs({"path": "long.jsonl"}, str(tmp_path))
