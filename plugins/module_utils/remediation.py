@@ -266,7 +266,7 @@ def remediate(intent, target, report_path, cluster, apply=False, gate=True):
     ``updated``, ``deleted``, ``diff`` and ``warnings``. In check mode nothing is written.
     """
     logs = []
-    observed = observed_flows(intent, logs)
+    observed = observed_flows(intent, logs, denied=True)   # after enforce, new traffic shows as dropped: judge the attempts
     declared = declared_flows(intent)
     warnings = skipped_warnings(logs)
     prior = [flow.notation(intent.identity_labels) for flow in remediated_flows(intent)]

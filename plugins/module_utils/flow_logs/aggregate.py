@@ -21,9 +21,10 @@ NO_ADDRESS = "external-without-address"
 UNKNOWN = "unknown-endpoint"
 UNIDENTIFIED = "unidentified-workload"
 INVALID = "invalid-name"
-NOT_A_FLOW = "not-a-flow"
 SOCKET = "socket-trace"
 SERVICE = "service-address"
+WINDOW = "outside-window"
+NO_TIME = "no-time"
 SKIP_REASONS = {
     REPLY: "reply-direction packets",
     DENIED: "flows denied, dropped or in error",
@@ -33,9 +34,23 @@ SKIP_REASONS = {
     UNKNOWN: "peers that are neither a pod nor an external address",
     UNIDENTIFIED: "pods without an identity label or workload name",
     INVALID: "namespaces, label values or domain names that are not valid",
-    NOT_A_FLOW: "exporter events that are not flows",
     SOCKET: "socket-level traces before service translation",
     SERVICE: "packets to a service's virtual address before translation (the translated packet is counted)",
+    WINDOW: "records outside the since / until window",
+    NO_TIME: "records without a time while since or until is set",
+}
+# Lines that hold no flow record (CONTRACT §5): skipped and named by file:line, errors with microseg_strict.
+NOT_JSON = "invalid-json"
+CUT = "cut-line"
+NOT_A_RECORD = "not-a-record"
+NOT_A_FLOW = "not-a-flow"
+UNDETECTED = "unknown-format"
+MALFORMED_REASONS = {
+    NOT_JSON: "lines that are not JSON",
+    CUT: "lines cut short (a writer stopped mid-line, or the gzip data ends)",
+    NOT_A_RECORD: "values that are not flow records (not an object, or without a field the format needs)",
+    NOT_A_FLOW: "exporter events that are not flows",
+    UNDETECTED: "records whose format cannot be told",
 }
 
 
@@ -115,6 +130,7 @@ class Endpoints:
         self.memo = {}
         self.ids = {}
         self.endpoints = []
+        self.external_ids = set()   # ids of domain: and net: endpoints
 
     def register(self, endpoint):
         """Endpoint -> its id (ids make aggregation keys cheap to hash)."""
@@ -122,6 +138,8 @@ class Endpoints:
         if found is None:
             found = self.ids[endpoint] = len(self.endpoints)
             self.endpoints.append(endpoint)
+            if endpoint.is_external:
+                self.external_ids.add(found)
         return found
 
     def workload(self, namespace, labels, workload_name):

@@ -6,6 +6,10 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.aggre
 
 _SOURCE = ("source_namespace", "source_labels", "source_name_aggr", "source_name", "source_ip")
 _DESTINATION = ("dest_namespace", "dest_labels", "dest_name_aggr", "dest_name", "dest_ip")
+# The fields convert() and time() read (decode.py builds only these): None is any value, a mapping an object.
+_DOCUMENT = dict({field: None for field in _SOURCE + _DESTINATION},
+                 source_type=None, dest_type=None, action=None, proto=None, dest_port=None, dest_domains=None, start_time=None, end_time=None)
+FIELDS = dict(_DOCUMENT, _source=_DOCUMENT)
 
 
 class Calico:
@@ -13,8 +17,9 @@ class Calico:
 
     name = "calico"
 
-    def __init__(self, endpoints):
+    def __init__(self, endpoints, take_denied=False):
         self.endpoints = endpoints
+        self.take_denied = take_denied   # denied flows count as observed attempts (remediate)
         self.memo = {}
 
     def convert(self, record):
@@ -27,7 +32,7 @@ class Calico:
             action, proto = record["action"], record["proto"]
         except KeyError as err:
             raise missing(err.args[0], self.name) from None
-        if action == "deny":
+        if action == "deny" and not self.take_denied:
             return DENIED
         protocol = PROTOCOLS.get(proto) or protocol_name(proto)
         if protocol is None:
@@ -78,3 +83,11 @@ class Calico:
         if kind == "hep":
             return HOST
         return UNKNOWN
+
+    @staticmethod
+    def time(record):
+        """The interval the aggregated record covers: ``start_time`` and ``end_time`` (seconds)."""
+        hit = record.get("_source")
+        if isinstance(hit, dict):
+            record = hit
+        return record.get("start_time"), record.get("end_time")

@@ -8,12 +8,21 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import I
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import Flow
 from ansible_collections.zerotrust.microseg.plugins.module_utils.labels import validate_label_key, validate_namespace
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.aggregate import Endpoints, RecordError, json_type, type_problem
-from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.calico import Calico
-from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.goldmane import Goldmane
-from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.hubble import EVENTS, Hubble
+from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs import calico, goldmane, hubble
+from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.decode import fast_decoder
+from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.hubble import EVENTS
 
 FORMATS = ("hubble", "calico", "goldmane", "auto")
-CONVERTERS = {"hubble": Hubble, "calico": Calico, "goldmane": Goldmane}
+CONVERTERS = {"hubble": hubble.Hubble, "calico": calico.Calico, "goldmane": goldmane.Goldmane}
+FIELDS = {"hubble": hubble.FIELDS, "calico": calico.FIELDS, "goldmane": goldmane.FIELDS}
+_DECODERS = {}
+
+
+def decoder(fmt):
+    """The fast decoder of ``fmt`` (built once), or None without msgspec."""
+    if fmt not in _DECODERS:
+        _DECODERS[fmt] = fast_decoder(fmt, FIELDS[fmt])
+    return _DECODERS[fmt]
 
 
 def detect_format(record):

@@ -13,6 +13,11 @@ _SNAKE = ("source_type", "source_namespace", "source_name", "dest_type", "dest_n
                    "source_labels", "dest_labels")
 _CAMEL = ("sourceType", "sourceNamespace", "sourceName", "destType", "destNamespace", "destName", "destPort",
                    "sourceLabels", "destLabels")
+# The fields convert() and time() read (decode.py builds only these): None is any value, a mapping an object.
+_KEY = dict({field: None for field in _SNAKE[:7] + _CAMEL[:7]}, proto=None, action=None)
+_FLOW = dict({field: None for field in _SNAKE[7:] + _CAMEL[7:]}, Key=_KEY, key=_KEY, start_time=None, end_time=None, startTime=None, endTime=None)
+FIELDS = dict(_FLOW, flow=_FLOW, source_name=None, source_namespace=None, dest_name=None, dest_namespace=None, protocol=None, dest_port=None,
+              action=None)
 
 
 class Goldmane:
@@ -20,8 +25,9 @@ class Goldmane:
 
     name = "goldmane"
 
-    def __init__(self, endpoints):
+    def __init__(self, endpoints, take_denied=False):
         self.endpoints = endpoints
+        self.take_denied = take_denied   # denied flows count as observed attempts (remediate)
         self.memo = {}
 
     def convert(self, record):
@@ -45,7 +51,7 @@ class Goldmane:
         proto = get("proto")
         if proto is None:
             raise missing(prefix + "Key.proto", self.name)
-        if get("action") in _DENY:
+        if get("action") in _DENY and not self.take_denied:
             return DENIED
         protocol = PROTOCOLS.get(proto) or protocol_name(proto)
         if protocol is None:
@@ -68,7 +74,7 @@ class Goldmane:
         """A flat Whisker ``FlowResponse`` (no endpoint types: pods are recognised by their namespace)."""
         if "protocol" not in record:
             raise missing("protocol", self.name)
-        if record.get("action") in _DENY:
+        if record.get("action") in _DENY and not self.take_denied:
             return DENIED
         protocol = protocol_name(record["protocol"])
         if protocol is None:
@@ -110,3 +116,13 @@ class Goldmane:
         elif not isinstance(labels, tuple):
             labels = ()
         return self.endpoints.workload(namespace, label_pairs(labels), workload_value(name, True))
+
+    @staticmethod
+    def time(record):
+        """The interval the flow covers: ``start_time`` and ``end_time`` (seconds, numbers or text; Whisker RFC 3339)."""
+        inner = record.get("flow")
+        if isinstance(inner, dict):
+            record = inner
+        start = record.get("start_time")
+        end = record.get("end_time")
+        return (record.get("startTime") if start is None else start), (record.get("endTime") if end is None else end)

@@ -1,8 +1,11 @@
 """Cilium Hubble flows (``hubble observe -o json|jsonpb`` and the Hubble exporter), see ``flow_logs/__init__.py``."""
 from __future__ import annotations
 
+import json
+
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.aggregate import (
     DENIED, HOST, NO_PORT, NOT_A_FLOW, REPLY, SERVICE, SOCKET, UNKNOWN, missing, not_object, port_number, workload_value)
+from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.decode import KEEP_TEXT, UNDECODED
 
 _IGNORED_LABEL_PREFIXES = ("io.kubernetes.", "io.cilium.")
 _L4_KEYS = ("TCP", "UDP", "SCTP")
@@ -11,6 +14,14 @@ _BAD_VERDICTS = frozenset(("DROPPED", "ERROR", 2, 3))
 _WORLD_IDENTITIES = frozenset((2, 9, 10))   # reserved:world, world-ipv4, world-ipv6
 _HOST_IDENTITIES = frozenset((1, 6))        # reserved:host, remote-node
 _EXTERNAL = object()
+_SOCKET_TYPES = frozenset(("SOCK", 3))
+# The fields convert() and time() read (decode.py builds only these): None is any value, a mapping an object.
+# An endpoint stays JSON text (UNDECODED): a pod's endpoint repeats in every record, so it is decoded and resolved once per text.
+_ENDPOINT = KEEP_TEXT
+_FLOW = {"source": _ENDPOINT, "destination": _ENDPOINT, "is_reply": None, "isReply": None, "reply": None, "verdict": None, "Type": None,
+         "l4": {layer: {"destination_port": None, "destinationPort": None} for layer in _L4_KEYS}, "IP": {"source": None, "destination": None}, "destination_names": None, "destinationNames": None,
+         "destination_service": None, "destinationService": None, "time": None}
+FIELDS = dict(_FLOW, flow=_FLOW, **{event: None for event in EVENTS})
 
 
 class Hubble:
@@ -18,9 +29,12 @@ class Hubble:
 
     name = "hubble"
 
-    def __init__(self, endpoints):
+    def __init__(self, endpoints, take_denied=False):
         self.endpoints = endpoints
+        self.take_denied = take_denied   # dropped flows count as observed attempts (remediate)
         self.memo = {}
+        self.pods = {}
+        self.texts = {}
 
     def convert(self, record):
         """A record -> (source id, destination id, protocol, port) or a skip reason."""
@@ -35,19 +49,27 @@ class Hubble:
             flow, prefix = record, ""
         elif not isinstance(flow, dict):
             raise not_object("flow", flow)
-        source = flow.get("source")
-        destination = flow.get("destination")
+        get = flow.get
+        source = get("source")
+        destination = get("destination")
+        source_text = destination_text = None   # [endpoint, its kind once known] of an endpoint left as text
+        if source.__class__ is UNDECODED:
+            source_text = self.undecoded(source)
+            source = source_text[0]
+        if destination.__class__ is UNDECODED:
+            destination_text = self.undecoded(destination)
+            destination = destination_text[0]
         if not isinstance(source, dict):
             raise missing(prefix + "source", self.name) if source is None else not_object(prefix + "source", source)
         if not isinstance(destination, dict):
             raise missing(prefix + "destination", self.name) if destination is None else not_object(prefix + "destination", destination)
-        if flow.get("is_reply") or flow.get("isReply") or flow.get("reply"):
+        if get("is_reply") or get("isReply") or get("reply"):
             return REPLY
-        if flow.get("verdict") in _BAD_VERDICTS:
+        if get("verdict") in _BAD_VERDICTS and not self.take_denied:
             return DENIED
-        if flow.get("Type") in ("SOCK", 3):
+        if get("Type") in _SOCKET_TYPES:
             return SOCKET
-        l4 = flow.get("l4")
+        l4 = get("l4")
         if not l4 or not isinstance(l4, dict):
             return NO_PORT
         for protocol in _L4_KEYS:
@@ -65,38 +87,80 @@ class Hubble:
             port = port_number(port, prefix + "l4." + protocol + ".destination_port")
             if port is None:
                 return NO_PORT
-        addresses = flow.get("IP") or {}
+        addresses = get("IP") or {}
         if not isinstance(addresses, dict):
             raise not_object(prefix + "IP", addresses)
-        source_id = self.side(source, addresses.get("source"), None)
-        if not isinstance(source_id, int):
+        if source_text is not None and source_text[1] is not None:
+            source_id = source_text[1]
+        else:
+            source_id = self.kind(source, source_text)
+        if source_id is _EXTERNAL:
+            source_id = self.endpoints.external(addresses.get("source"), None)
+        if source_id.__class__ is not int:
             return source_id
-        names = flow.get("destination_names")
-        if names is None:
-            names = flow.get("destinationNames")
-        destination_id = self.side(destination, addresses.get("destination"), names)
-        if not isinstance(destination_id, int):
+        if destination_text is not None and destination_text[1] is not None:
+            destination_id = destination_text[1]
+        else:
+            destination_id = self.kind(destination, destination_text)
+        if destination_id is _EXTERNAL:
+            names = get("destination_names")
+            if names is None:
+                names = get("destinationNames")
+            destination_id = self.endpoints.external(addresses.get("destination"), names)
+        if destination_id.__class__ is not int:
             return destination_id
-        if self.endpoints.endpoints[destination_id].is_external and (flow.get("destination_service") or flow.get("destinationService")):
+        if destination_id in self.endpoints.external_ids and (get("destination_service") or get("destinationService")):
             return SERVICE
         return source_id, destination_id, protocol, port
 
-    def side(self, endpoint, ip, names):
-        """One Hubble endpoint -> endpoint id or skip reason."""
-        labels = endpoint.get("labels")
-        labels = tuple(labels) if isinstance(labels, list) else ()
-        namespace = endpoint.get("namespace") or ""
-        workload = ""
-        workloads = endpoint.get("workloads")
-        if workloads and isinstance(workloads, list) and isinstance(workloads[0], dict):
-            workload = workloads[0].get("name") or ""
-        key = (namespace, labels, workload, endpoint.get("identity"))
-        found = self.memo.get(key)
-        if found is None:
-            found = self.memo[key] = self.classify(*key)
-        if found is _EXTERNAL:
-            return self.endpoints.external(ip, names)
+    def kind(self, endpoint, text=None):
+        """One Hubble endpoint -> endpoint id, skip reason or _EXTERNAL (resolved per record from its address and names).
+
+        Endpoints are remembered by (identity, namespace) with the labels and workload they had, so a repeated
+        endpoint costs a list comparison instead of hashing its labels; one that came as text (``text``, see
+        ``undecoded``) keeps its kind with the text.
+        """
+        get = endpoint.get
+        labels = get("labels")
+        workloads = get("workloads")
+        key = (get("identity"), get("namespace"))
+        try:
+            cached = self.pods.get(key)
+        except TypeError:   # an identity or namespace of an unexpected type: no shortcut
+            cached = None
+        if cached is not None and cached[0] == labels and cached[1] == workloads:
+            found = cached[2]
+        else:
+            workload = ""
+            if workloads and isinstance(workloads, list) and isinstance(workloads[0], dict):
+                workload = workloads[0].get("name") or ""
+            full = (get("namespace") or "", tuple(labels) if isinstance(labels, list) else (), workload, get("identity"))
+            found = self.memo.get(full)
+            if found is None:
+                found = self.memo[full] = self.classify(*full)
+            try:
+                self.pods[key] = (labels, workloads, found)
+            except TypeError:
+                pass
+        if text is not None:
+            text[1] = found
         return found
+
+    def undecoded(self, raw):
+        """An endpoint the fast decoder left as JSON text (``decode.UNDECODED``) -> ``[endpoint, kind or None]``, decoded
+        once per distinct text."""
+        text = bytes(raw)
+        found = self.texts.get(text)
+        if found is None:
+            found = self.texts[text] = [json.loads(text), None]
+        return found
+
+    @staticmethod
+    def time(record):
+        """The record's time: the flow's (or the exporter line's) ``time``."""
+        flow = record.get("flow")
+        value = flow.get("time") if isinstance(flow, dict) else None
+        return value if value is not None else record.get("time")
 
     def classify(self, namespace, labels, workload, identity):
         """Labels, namespace and identity -> endpoint id, skip reason or _EXTERNAL."""

@@ -1,208 +1,41 @@
-"""Reading one flow log file: gzip or plain, JSON Lines streamed in blocks or one JSON document, aggregated as it goes."""
+"""Reading one flow log file: gzip or plain, JSON Lines streamed in chunks or one JSON document, aggregated as it goes.
+
+Memory follows the number of distinct flows, not the number of records: the file is read in
+blocks, cut into chunks of whole lines and aggregated chunk by chunk. A large file is shared
+with worker processes (``parallel.py``). Lines that hold no flow record are skipped and named
+(CONTRACT §5) unless ``strict``; a file that cannot be read, a format that cannot be told, or
+a line longer than ``MAX_DOCUMENT_BYTES`` is an error naming the file.
+"""
 from __future__ import annotations
 
 import gzip
 import json
 import os
+import sys
+import time
 import zlib
 from collections.abc import Mapping
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
-from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import Flow
-from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.aggregate import Endpoints, RecordError, json_type, type_problem
-from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.formats import CONVERTERS, checked_identity_labels, detect_format, format_name, undetected
+from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.aggregate import CUT
+from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.formats import checked_identity_labels, format_name
+from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.parallel import Workers, chunks_from, line_ranges, worker_count
+from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.tally import Tally
+from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.window import window_from_spec
 
-SPEC_KEYS = ("path", "format")
-# The largest single JSON document (not JSON Lines) read whole, in bytes after decompression.
+SPEC_KEYS = ("path", "format", "since", "until")
+# The largest single JSON document (not JSON Lines) read whole, and the longest line, in bytes after decompression.
 MAX_DOCUMENT_BYTES = 64 * 1024 * 1024
 BLOCK = 1 << 20
+PARALLEL_AFTER_BYTES = 16 << 20   # a file shares its work with worker processes once this much of it was read
+PROGRESS_AFTER = 3.0              # seconds before the first progress line on stderr, then one every PROGRESS_EVERY
+PROGRESS_EVERY = 5.0
+STRICT_SHOWN = 5
 _WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
-_SCAN = json.JSONDecoder().scan_once
-
-
-class _Reader:
-    """One file: lines -> records -> aggregated flow keys, with the first line each key was seen on."""
-
-    def __init__(self, path, fmt, identity):
-        self.path = path
-        self.fmt = fmt
-        self.endpoints = Endpoints(identity)
-        self.converter = None if fmt == "auto" else CONVERTERS[fmt](self.endpoints)
-        self.seen = {}
-        self.skipped = {}
-        self.records = 0
-
-    def error(self, message, line=None, field=None):
-        """An InputError about this file."""
-        return InputError(message, source=self.path, line=line, field=field)
-
-    def start(self, record, line, where):
-        """Pick the converter for ``auto`` from the first record."""
-        fmt = detect_format(record)
-        if fmt is None:
-            raise self.error(undetected(record), line, where or None)
-        self.fmt = fmt
-        self.converter = CONVERTERS[fmt](self.endpoints)
-
-    def add(self, record, line, where=""):
-        """One parsed JSON value (a record, an array of records or a list response)."""
-        if isinstance(record, dict):
-            found = _container_items(record)
-            if found is not None:
-                path, items = found
-                for index, item in enumerate(items):
-                    self.add(item, line, "%s%s%s[%d]" % (where, "." if where else "", path, index))
-                return
-        elif isinstance(record, list):
-            for index, item in enumerate(record):
-                self.add(item, line, "%s[%d]" % (where, index))
-            return
-        else:
-            raise self.error("expected a JSON object (one flow record), got %s" % json_type(record), line, where or None)
-        if self.converter is None:
-            self.start(record, line, where)
-        self.records += 1
-        try:
-            result = self.converter.convert(record)
-        except RecordError as err:
-            raise self.error(err.message, line, (where + "." if where else "") + err.field) from None
-        except TypeError as err:
-            raise self.error(type_problem(err), line, where or None) from None
-        if isinstance(result, tuple):
-            if result not in self.seen:
-                self.seen[result] = line
-        else:
-            self.skipped[result] = self.skipped.get(result, 0) + 1
-
-    def read_lines(self, stream):
-        """JSON Lines, streamed in blocks; falls back to one JSON document when the first line is only its beginning."""
-        setdefault = self.seen.setdefault
-        skipped = self.skipped
-        convert = self.converter.convert if self.converter else None
-        scan = _SCAN
-        number = counted = 0
-        started = False
-        pieces, pending = [], 0   # the line still being read, and its length so far
-        read = getattr(stream, "read1", stream.read)   # read1: a truncated gzip fails at the line it cuts, not a block early
-        try:
-            block = read(BLOCK)
-            if block.startswith(_WIDE_BOMS):
-                raise self.error("is UTF-16 or UTF-32 text: flow logs must be UTF-8 (convert it, e.g. iconv -f UTF-16 -t UTF-8)")
-            while True:
-                if block:
-                    if b"\n" not in block:
-                        pieces.append(block)
-                        pending += len(block)
-                        if pending > MAX_DOCUMENT_BYTES:
-                            raise self.error("has a line longer than %s" % _size(MAX_DOCUMENT_BYTES), number + 1)
-                        block = read(BLOCK)
-                        continue
-                    if pieces:
-                        pieces.append(block)
-                        block = b"".join(pieces)
-                    lines = block.split(b"\n")
-                    last = lines.pop()
-                    pieces, pending = ([last], len(last)) if last else ([], 0)
-                else:
-                    lines = [b"".join(pieces)] if pieces else []
-                    pieces = []
-                base = number
-                for line in lines:
-                    number += 1
-                    try:
-                        # The C scanner straight on the decoded line; json.loads (BOM, spaces, errors) only if that fails.
-                        text = line.decode()
-                        record, end = scan(text, 0)
-                        if end != len(text) and text[end:].strip():
-                            record = json.loads(line)
-                    except (StopIteration, ValueError):
-                        try:
-                            record = json.loads(line)
-                        except ValueError as err:
-                            if not line.strip():
-                                continue
-                            if not started and isinstance(err, json.JSONDecodeError) and err.pos >= len(line.rstrip()):
-                                tail = [b"".join(pieces)] if block else []   # a split block ended with a separator
-                                return self.read_document(b"\n".join(lines[number - base - 1:] + tail), stream, number)
-                            raise self.error(_json_problem(err), number) from None
-                    started = True
-                    if convert is not None and isinstance(record, dict):
-                        try:
-                            result = convert(record)
-                        except RecordError as err:
-                            if _container_items(record) is None:   # a list response is no record: its items are
-                                raise self.error(err.message, number, err.field) from None
-                            self.add(record, number)
-                            continue
-                        except TypeError as err:
-                            raise self.error(type_problem(err), number) from None
-                        counted += 1
-                        if isinstance(result, tuple):
-                            setdefault(result, number)
-                        else:
-                            skipped[result] = skipped.get(result, 0) + 1
-                    else:
-                        self.add(record, number)
-                        convert = self.converter.convert if self.converter else None
-                if not block:
-                    return None
-                block = read(BLOCK)
-        except (OSError, EOFError, zlib.error) as err:
-            raise self.error("cannot read flow log: %s" % _os_problem(err), number + 1) from None
-        finally:
-            self.records += counted
-
-    def read_document(self, first, stream, first_line):
-        """A small file holding one (pretty-printed) JSON document."""
-        data = first + stream.read(max(0, MAX_DOCUMENT_BYTES + 1 - len(first)))
-        if len(data) > MAX_DOCUMENT_BYTES:
-            raise self.error("is one JSON document larger than %s: write it as JSON Lines, one record per line (e.g. jq -c '.[]')"
-                             % _size(MAX_DOCUMENT_BYTES))
-        try:
-            document = json.loads(data)
-        except ValueError as err:
-            line = first_line - 1 + err.lineno if isinstance(err, json.JSONDecodeError) else first_line
-            raise self.error(_json_problem(err), line) from None
-        self.add(document, None)
-
-    def flows(self):
-        """The aggregated flows, each with the first place it was seen as origin, sorted as ``merge_flows`` sorts.
-
-        Endpoints are ranked once, so the sort compares small tuples, not dataclasses.
-        """
-        endpoints = self.endpoints.endpoints
-        rank = [0] * len(endpoints)
-        for position, index in enumerate(sorted(range(len(endpoints)), key=endpoints.__getitem__)):
-            rank[index] = position
-        ordered = sorted(self.seen.items(), key=lambda item: (rank[item[0][0]], rank[item[0][1]], item[0][2], item[0][3]))
-        path = self.path
-        return [Flow(endpoints[source_id], endpoints[destination_id], protocol, port, port,
-                     origin=path if line is None else "%s:%d" % (path, line))
-                for (source_id, destination_id, protocol, port), line in ordered]
-
-
-def _container_items(record):
-    """``(JSON path, records)`` of a list response (Whisker ``items``, Goldmane ``flows``, Elasticsearch ``hits.hits``), else None."""
-    for key in ("items", "flows"):
-        value = record.get(key)
-        if isinstance(value, list):
-            return key, value
-    hits = record.get("hits")
-    if isinstance(hits, dict) and isinstance(hits.get("hits"), list):
-        return "hits.hits", hits["hits"]
-    return None
 
 
 def _size(count):
     return "%d MiB" % (count // 2 ** 20) if count >= 2 ** 20 else "%d bytes" % count
-
-
-def _json_problem(err):
-    if isinstance(err, UnicodeDecodeError):
-        return "not UTF-8 text: %s" % err.reason
-    if isinstance(err, json.JSONDecodeError):
-        return "invalid JSON: %s (column %d)" % (err.msg, err.colno)
-    return "invalid JSON: %s" % err
 
 
 def _os_problem(err):
@@ -213,15 +46,185 @@ def _os_problem(err):
     return err.strerror or str(err)
 
 
-def _spec(spec, source):
-    """``{"path": ..., "format": ...}`` (or a bare path) -> (path, format)."""
+def _stderr_progress(line):
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+class _Range:
+    """The bytes of an open file up to ``end``: one worker's (or the reader's) part of a plain file."""
+
+    def __init__(self, handle, end):
+        self.handle = handle
+        self.left = end - handle.tell()
+
+    def read(self, size=-1):
+        if self.left <= 0:
+            return b""
+        data = self.handle.read(self.left if size < 0 else min(size, self.left))
+        self.left -= len(data)
+        return data
+
+
+class _File:
+    """One open flow log: blocks -> numbered chunks of whole lines -> the tally (and its workers)."""
+
+    def __init__(self, path, stream, tally, progress=None, number=0):
+        self.path = path
+        self.stream = stream
+        self.read = getattr(stream, "read1", stream.read)   # read1: a truncated gzip fails at the line it cuts, not a block early
+        self.tally = tally
+        self.progress = progress
+        self.number = number    # lines handed on so far
+        self.bytes = 0
+        self.started = self.shown = time.monotonic()
+        self.pool = None
+        self.start_pool = None  # called once the format is known and the file is large: returns Workers or None
+        self.document_read = False
+
+    def error(self, message, line=None):
+        return InputError(message, source=self.path, line=line)
+
+    def lines(self):
+        """Read to the end of the stream, chunk by chunk."""
+        pieces, pending = [], 0   # the line still being read, and its length so far
+        block = self.read(BLOCK)
+        if self.number == 0 and block.startswith(_WIDE_BOMS):
+            raise self.error("is UTF-16 or UTF-32 text: flow logs must be UTF-8 (convert it, e.g. iconv -f UTF-16 -t UTF-8)")
+        while block:
+            self.bytes += len(block)
+            cut = block.rfind(b"\n")
+            if cut < 0:
+                pieces.append(block)
+                pending += len(block)
+                if pending > MAX_DOCUMENT_BYTES:
+                    raise self.error("has a line longer than %s" % _size(MAX_DOCUMENT_BYTES), self.number + 1)
+            else:
+                if pieces:
+                    pieces.append(block[:cut])
+                    chunk = b"".join(pieces)
+                else:
+                    chunk = block[:cut]
+                rest = block[cut + 1:]
+                pieces, pending = ([rest], len(rest)) if rest else ([], 0)
+                found = self.chunk(chunk)
+                if found is not None:   # the first line with content begins a JSON document
+                    self.document(chunk, found, b"".join(pieces))
+                    return
+            block = self.read(BLOCK)
+        if pieces:
+            chunk = b"".join(pieces)
+            found = self.chunk(chunk)
+            if found is not None:
+                self.document(chunk, found, b"")
+
+    def chunk(self, data):
+        """Hand one chunk of whole lines on: to a worker with room, else to this process's tally. Returns None, or the
+        index of the line in ``data`` where a JSON document may begin (``Tally.feed``)."""
+        tally = self.tally
+        if self.start_pool is not None and tally.started and tally.converter is not None:
+            self.pool = self.start_pool()
+            if self.pool is not None:
+                self.start_pool = None
+        if self.pool is not None and self.pool.offer(self.number, data):
+            self.number += data.count(b"\n") + 1
+        else:
+            found = tally.feed(data, self.number)
+            if found.__class__ is tuple:
+                return found[1]
+            self.number += found
+        if self.progress is not None:
+            now = time.monotonic()
+            if now - self.started > PROGRESS_AFTER and now - self.shown > PROGRESS_EVERY:
+                self.shown = now
+                self.progress("flow log %s: %d lines (%.0f MiB) read in %.0f s" % (self.path, self.number, self.bytes / 2 ** 20, now - self.started))
+        return None
+
+    def document(self, data, index, pending):
+        """The first line with content only begins a JSON value: read the rest as one document, else as lines after all."""
+        head = (data.split(b"\n", index)[-1] if index else data) + b"\n" + pending
+        stream = getattr(self.stream, "handle", self.stream)   # the whole file, not only the reader's range
+        whole = head + stream.read(max(0, MAX_DOCUMENT_BYTES + 1 - len(head)))
+        self.document_read = True
+        if len(whole) > MAX_DOCUMENT_BYTES:
+            raise self.error("is one JSON document larger than %s: write it as JSON Lines, one record per line (e.g. jq -c '.[]')"
+                             % _size(MAX_DOCUMENT_BYTES))
+        try:
+            document = json.loads(whole)
+        except ValueError:   # not one document: JSON Lines whose first line is cut, or a broken document; every line then says why
+            self.tally.documents = False
+            self.tally.feed(whole.rstrip(b"\n"), self.number + index)
+            return
+        self.tally.started = True
+        self.tally.add(document, None)
+
+
+def _worker_tally(tally):
+    """A fresh tally for a worker process, reading as the reader's tally does."""
+    worker = Tally(tally.fmt, tally.endpoints.identity, tally.denied, tally.window)
+    worker.started = True
+    return worker
+
+
+def _read(path, full, raw, compressed, tally, workers, progress):
+    """The whole file into ``tally``; a large one shared with ``workers`` processes (``parallel.py``)."""
+    size = os.fstat(raw.fileno()).st_size
+    ranges = []
+    if workers and not compressed and size > PARALLEL_AFTER_BYTES:
+        ranges = line_ranges(raw, size, workers + 1)
+    stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else (_Range(raw, ranges[0][1]) if ranges else raw)
+    main = _File(path, stream, tally, progress)
+    if len(ranges) > 1:
+        def job(index, _tasks, _acks):
+            worker = _worker_tally(tally)
+            with open(full, "rb") as handle:
+                handle.seek(ranges[index + 1][0])
+                part = _File(path, _Range(handle, ranges[index + 1][1]), worker)
+                part.lines()
+            return worker.export(), part.number
+        main.start_pool = lambda: Workers(len(ranges) - 1, job)
+    elif workers and compressed and size * 4 > PARALLEL_AFTER_BYTES:
+        def chunk_job(_index, tasks, acks):
+            worker = _worker_tally(tally)
+            for number, data in chunks_from(tasks, acks):
+                worker.feed(data, number)
+            return worker.export(), 0
+        main.start_pool = lambda: Workers(workers, chunk_job, chunks=True) if main.bytes > PARALLEL_AFTER_BYTES else None
+    try:
+        try:
+            main.lines()
+        except EOFError as err:
+            tally.bad_line(main.number + 1, CUT, _os_problem(err))
+        except (OSError, zlib.error) as err:
+            raise main.error("cannot read flow log: %s" % _os_problem(err), main.number + 1) from None
+        if main.document_read:
+            return
+        if main.pool is not None:
+            offset = main.number if ranges else 0
+            for state, lines in main.pool.finish():
+                tally.merge(state, offset)
+                offset += lines
+        else:   # the format was never told in the first range (or no worker was wanted): the other ranges here, in order
+            for start, end in ranges[1:]:
+                raw.seek(start)
+                main = _File(path, _Range(raw, end), tally, progress, main.number)
+                main.lines()
+    except RuntimeError as err:   # a worker process failed
+        raise InputError("cannot read flow log: %s" % err, source=path) from None
+    finally:
+        if main.pool is not None:
+            main.pool.close()
+
+
+def _spec(spec, source, now=None):
+    """``{"path", "format", "since", "until"}`` (or a bare path) -> (path, format, window or None)."""
     if isinstance(spec, str):
         spec = {"path": spec}
     if not isinstance(spec, Mapping):
         raise InputError("expected a mapping with keys path and format, got %s" % type(spec).__name__, source=source)
     unknown = sorted(str(key) for key in spec if key not in SPEC_KEYS)
     if unknown:
-        raise InputError("unknown key %r (expected path and format)" % unknown[0], source=source)
+        raise InputError("unknown key %r (expected path, format, since and until)" % unknown[0], source=source)
     path = spec.get("path")
     if path is None:
         raise InputError("is missing", source=source, field="path")
@@ -229,40 +232,49 @@ def _spec(spec, source):
         raise InputError("must be a string, not %s" % type(path).__name__, source=source, field="path")
     if not path.strip():
         raise InputError("must not be empty", source=source, field="path")
-    return str(path), format_name(spec.get("format"), source)
+    return str(path), format_name(spec.get("format"), source), window_from_spec(spec, source, now)
 
 
-def read_flow_logs(spec, base_dir, identity_labels=None, source_field="microseg_flow_logs[0]", stats=None):
+def read_flow_logs(spec, base_dir, identity_labels=None, source_field="microseg_flow_logs[0]", stats=None, strict=False, denied=False,
+                   workers=None, progress=_stderr_progress):
     """One ``microseg_flow_logs`` item -> merged, sorted observed ``Flow`` objects.
 
-    ``spec`` is ``{"path": "logs/flows.jsonl.gz", "format": "hubble"|"calico"|"goldmane"|"auto"}``
-    (format defaults to ``auto``); a relative path is relative to ``base_dir``. Spec problems
-    name ``source_field``; file problems name the path, the line and the field. If ``stats``
-    is a dict it receives ``path``, ``format`` (as detected), ``records``, ``flows`` and
-    ``skipped`` (skip reason -> count, see ``SKIP_REASONS``).
+    ``spec`` is ``{"path": "logs/flows.jsonl.gz", "format": "hubble"|"calico"|"goldmane"|"auto", "since": ..., "until": ...}``
+    (format defaults to ``auto``; since and until are RFC 3339 times or durations before now such as ``24h``); a relative
+    path is relative to ``base_dir``. Spec problems name ``source_field``; file problems name the path, the line and the
+    field. Lines that hold no flow record are skipped and named in ``stats``; with ``strict`` they are an error. ``denied``
+    also takes denied and dropped flows (attempts) as observed. ``workers``: worker processes for a large file (None: one per
+    spare core, 0: none). ``progress``: called with a line every few seconds on a long read (None: quiet).
+
+    If ``stats`` is a dict it receives ``path``, ``format`` (as detected), ``records``, ``flows``, ``skipped`` (skip reason
+    -> records, see ``SKIP_REASONS``), ``counts`` (records per returned flow), ``malformed`` (the first ``{"path", "line",
+    "reason"}`` of the lines that hold no flow record), ``malformed_total`` and ``malformed_by_reason``.
     """
-    path, fmt = _spec(spec, source_field)
-    identity = checked_identity_labels(identity_labels, source_field)
-    reader = _Reader(path, fmt, identity)
+    path, fmt, window = _spec(spec, source_field)
+    tally = Tally(fmt, checked_identity_labels(identity_labels, source_field), denied, window)
     full = os.path.join(base_dir or "", os.path.expanduser(path))
     try:
         raw = open(full, "rb")   # closed in the finally below, whether gzip wraps it or not
     except OSError as err:
-        raise reader.error("cannot read flow log: %s" % (err.strerror or err)) from None
+        raise InputError("cannot read flow log: %s" % (err.strerror or err), source=path) from None
     try:
         try:
             compressed = raw.peek(2)[:2] == b"\x1f\x8b"
         except OSError as err:
-            raise reader.error("cannot read flow log: %s" % (err.strerror or err)) from None
-        if compressed:
-            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
-                reader.read_lines(stream)
-        else:
-            reader.read_lines(raw)
+            raise InputError("cannot read flow log: %s" % (err.strerror or err), source=path) from None
+        _read(path, full, raw, compressed, tally, worker_count() if workers is None else workers, progress)
     finally:
         raw.close()
-    flows = reader.flows()
+    if tally.converter is None and tally.undetected is not None:
+        raise InputError(tally.undetected[1], source=path, line=tally.undetected[0])
+    if strict and tally.malformed_total:
+        shown = "; ".join("%s%s" % ("" if line is None else "line %d: " % line, reason) for line, reason in tally.malformed[:STRICT_SHOWN])
+        more = " and %d more" % (tally.malformed_total - STRICT_SHOWN) if tally.malformed_total > STRICT_SHOWN else ""
+        raise InputError("%d line(s) hold no flow record (microseg_strict is true): %s%s" % (tally.malformed_total, shown, more), source=path)
+    flows, counts = tally.flows(path)
     if isinstance(stats, dict):
-        stats.update({"path": path, "format": reader.fmt, "records": reader.records,
-                      "flows": len(flows), "skipped": dict(sorted(reader.skipped.items()))})
+        stats.update({"path": path, "format": tally.fmt, "records": tally.records, "flows": len(flows),
+                      "skipped": dict(sorted(tally.skipped.items())), "counts": counts,
+                      "malformed": [{"path": path, "line": line, "reason": reason} for line, reason in tally.malformed],
+                      "malformed_total": tally.malformed_total, "malformed_by_reason": dict(sorted(tally.malformed_by_reason.items()))})
     return flows

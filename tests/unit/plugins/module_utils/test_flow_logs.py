@@ -264,7 +264,7 @@ def test_flow_objects():
 
 # sample file -> (format detected, records, sorted notations, skipped)
 FILES = [
-    ("hubble.jsonl", "hubble", 14, [
+    ("hubble.jsonl", "hubble", 13, [
         notation("net:203.0.113.9/32", "ingress-nginx/app.kubernetes.io/name=ingress-nginx", "443/TCP"),
         notation("hipstershop/checkoutservice", "domain:api.stripe.com", "443/TCP"),
         FRONT_TO_CART,
@@ -273,7 +273,7 @@ FILES = [
         notation("ingress-nginx/app.kubernetes.io/name=ingress-nginx", "hipstershop/frontend", "8080/TCP"),
         notation("monitoring/run=netshoot", "net:192.0.2.80/32", "80/TCP"),
         notation("monitoring/run=netshoot", "hipstershop/checkoutservice", "5060/SCTP"),
-    ], {"denied": 1, "host": 1, "no-port": 1, "not-a-flow": 1, "reply": 1}),
+    ], {"denied": 1, "host": 1, "no-port": 1, "reply": 1}),
     ("calico.jsonl", "calico", 12, [
         notation("hipstershop/frontend", "net:203.0.113.50/32", "80/TCP"),
         FRONT_TO_CART,
@@ -296,6 +296,10 @@ FILES = [
 ]
 
 
+# lines of the sample files that hold no flow record: (line, reason)
+SAMPLE_SKIPPED_LINES = {"hubble.jsonl": [(10, "a Hubble node_status event, not a flow")]}
+
+
 @pytest.mark.parametrize("name, fmt, records, expected, skipped", FILES)
 @pytest.mark.parametrize("given", ["auto", "explicit", "missing"])
 def test_sample_files(name, fmt, records, expected, skipped, given):
@@ -306,8 +310,14 @@ def test_sample_files(name, fmt, records, expected, skipped, given):
     flows = read_flow_logs(spec, DATA, stats=stats)
     assert [flow.notation() for flow in flows] == expected
     assert flows == merge_flows(flows)
-    assert stats == {"path": name, "format": fmt, "records": records, "flows": len(expected), "skipped": skipped}
+    assert {key: stats[key] for key in ("path", "format", "records", "flows", "skipped")} == {
+        "path": name, "format": fmt, "records": records, "flows": len(expected), "skipped": skipped}
     assert set(skipped) <= set(flow_logs.SKIP_REASONS)
+    assert len(stats["counts"]) == len(flows) and all(count >= 1 for count in stats["counts"])
+    assert sum(stats["counts"]) + sum(skipped.values()) == records
+    lines = SAMPLE_SKIPPED_LINES.get(name, [])
+    assert stats["malformed"] == [{"path": name, "line": line, "reason": reason} for line, reason in lines]
+    assert stats["malformed_total"] == len(lines)
 
 
 @pytest.mark.parametrize("name", ["hubble.jsonl", "calico.jsonl", "goldmane.jsonl"])
@@ -377,7 +387,8 @@ def test_one_json_document(tmp_path, indent):
 def test_empty_files(tmp_path):
     stats = {}
     assert read_flow_logs({"path": write_lines(tmp_path, "empty.jsonl", [])}, str(tmp_path), stats=stats) == []
-    assert stats == {"path": "empty.jsonl", "format": "auto", "records": 0, "flows": 0, "skipped": {}}
+    assert stats == {"path": "empty.jsonl", "format": "auto", "records": 0, "flows": 0, "skipped": {}, "counts": [], "malformed": [],
+                     "malformed_total": 0, "malformed_by_reason": {}}
     assert read_flow_logs({"path": write_lines(tmp_path, "empty.jsonl.gz", [], True), "format": "calico"}, str(tmp_path)) == []
     assert read_flow_logs({"path": write_lines(tmp_path, "blank.jsonl", ["", "  "])}, str(tmp_path)) == []
 
@@ -424,7 +435,7 @@ SPEC_ERRORS = [
     ({"format": "hubble"}, "microseg_flow_logs[0]: path: is missing"),
     ({"path": 7}, "microseg_flow_logs[0]: path: must be a string, not int"),
     ({"path": "  "}, "microseg_flow_logs[0]: path: must not be empty"),
-    ({"path": "logs/a.jsonl", "fmt": "hubble"}, "microseg_flow_logs[0]: unknown key 'fmt' (expected path and format)"),
+    ({"path": "logs/a.jsonl", "fmt": "hubble"}, "microseg_flow_logs[0]: unknown key 'fmt' (expected path, format, since and until)"),
     ({"path": "logs/a.jsonl", "format": "netflow"},
      'microseg_flow_logs[0]: format: unknown flow log format "netflow" (expected hubble, calico, goldmane or auto)'),
     ({"path": "logs/a.jsonl", "format": 3}, "microseg_flow_logs[0]: format: unknown flow log format 3 (expected hubble, calico, goldmane or auto)"),
@@ -459,68 +470,111 @@ def test_file_errors(tmp_path):
 
 
 GOOD = json.dumps(calico())
-# file content (bytes), format, exact message
-CONTENT_ERRORS = [
-    ((GOOD + "\n" + GOOD + "\n" + '{"source_type": "wep" "dest_type": "wep"}\n').encode(), "auto",
-     "f.jsonl:3: invalid JSON: Expecting ',' delimiter (column 23)"),
-    ((GOOD + "\n" + GOOD[:-1] + "\n").encode(), "calico", "f.jsonl:2: invalid JSON: Expecting ',' delimiter (column %d)" % len(GOOD)),
-    ((GOOD + "\nnot json\n").encode(), "calico", "f.jsonl:2: invalid JSON: Expecting value (column 1)"),
-    ((GOOD + "\n" + GOOD + " trailing\n").encode(), "calico", "f.jsonl:2: invalid JSON: Extra data (column %d)" % (len(GOOD) + 2)),
-    (b"\x80garbage\n", "calico", "f.jsonl:1: not UTF-8 text: invalid start byte"),
-    ('{"proto": "tcp"}\n'.encode("utf-16"), "calico", "f.jsonl: is UTF-16 or UTF-32 text: flow logs must be UTF-8 (convert it, e.g. iconv -f UTF-16 -t UTF-8)"),
-    ((GOOD + "\n42\n").encode(), "calico", "f.jsonl:2: expected a JSON object (one flow record), got a number"),
-    ((GOOD + '\n["x"]\n').encode(), "calico", "f.jsonl:2: [0]: expected a JSON object (one flow record), got a string"),
-    (b'{"source_ip": "10.0.0.1", "dest_ip": "10.0.0.2"}\n', "auto",
-     "f.jsonl:1: cannot tell the flow log format from this record (keys: dest_ip, source_ip); set format to hubble, calico or goldmane"),
-    (b'{}\n', "auto", "f.jsonl:1: cannot tell the flow log format from this record (keys: none); set format to hubble, calico or goldmane"),
-    ((GOOD + "\n" + json.dumps({k: v for k, v in calico().items() if k != "source_type"}) + "\n").encode(), "calico",
-     "f.jsonl:2: source_type: is missing (every calico flow record has it)"),
-    (json.dumps({k: v for k, v in calico().items() if k != "action"}).encode(), "calico",
-     "f.jsonl:1: action: is missing (every calico flow record has it)"),
-    (json.dumps({k: v for k, v in calico().items() if k != "dest_namespace"}).encode(), "calico",
-     "f.jsonl:1: dest_namespace: is missing (every calico flow record has it)"),
-    (json.dumps(calico(dest_port=70000)).encode(), "calico", "f.jsonl:1: dest_port: must be a port number from 1 to 65535, not 70000"),
-    (json.dumps(calico(dest_port="http")).encode(), "calico", 'f.jsonl:1: dest_port: must be a port number from 1 to 65535, not "http"'),
-    (json.dumps(calico(proto=["tcp"])).encode(), "calico", "f.jsonl:1: a field has an unexpected JSON type (unhashable type: 'list')"),
-    (json.dumps({"time": "2025-05-12T09:14:03Z", "node_name": "kind-worker"}).encode(), "hubble",
-     "f.jsonl:1: flow: is missing (every hubble flow record has it)"),
-    (json.dumps({"flow": "FORWARDED"}).encode(), "hubble", "f.jsonl:1: flow: must be a JSON object, not a string"),
-    (json.dumps({"flow": {k: v for k, v in HUBBLE[0]["flow"].items() if k != "source"}}).encode(), "hubble",
-     "f.jsonl:1: flow.source: is missing (every hubble flow record has it)"),
-    (json.dumps({k: v for k, v in HUBBLE[13].items() if k != "destination"}).encode(), "hubble",
-     "f.jsonl:1: destination: is missing (every hubble flow record has it)"),
-    (json.dumps(hubble_flow(FRONTEND, ["k8s:app=cartservice"])).encode(), "hubble", "f.jsonl:1: flow.destination: must be a JSON object, not an array"),
-    (json.dumps(hubble_flow(FRONTEND, CART, l4={"TCP": 8080})).encode(), "hubble", "f.jsonl:1: flow.l4.TCP: must be a JSON object, not a number"),
-    (json.dumps(hubble_flow(FRONTEND, CART, l4={"TCP": {"destination_port": -1}})).encode(), "hubble",
-     "f.jsonl:1: flow.l4.TCP.destination_port: must be a port number from 1 to 65535, not -1"),
-    (json.dumps(hubble_flow(FRONTEND, CART, IP="10.0.0.1")).encode(), "hubble", "f.jsonl:1: flow.IP: must be a JSON object, not a string"),
-    (json.dumps({"flow": {"source_labels": []}}).encode(), "goldmane", "f.jsonl:1: flow.Key: is missing (every goldmane flow record has it)"),
-    (json.dumps({"Key": [1]}).encode(), "goldmane", "f.jsonl:1: Key: must be a JSON object, not an array"),
-    (json.dumps(goldmane({"proto": None})).encode(), "goldmane", "f.jsonl:1: Key.proto: is missing (every goldmane flow record has it)"),
-    (json.dumps(goldmane({"dest_port": 0.5})).encode(), "goldmane", "f.jsonl:1: Key.dest_port: must be a port number from 1 to 65535, not 0.5"),
-    (json.dumps({k: v for k, v in WHISKER.items() if k != "protocol"}).encode(), "goldmane",
-     "f.jsonl:1: protocol: is missing (every goldmane flow record has it)"),
-    (json.dumps({"meta": {}, "items": [WHISKER, {k: v for k, v in WHISKER.items() if k != "protocol"}]}, indent=2).encode(), "auto",
-     "f.jsonl: items[1].protocol: is missing (every goldmane flow record has it)"),
-    (json.dumps({"items": [WHISKER, {k: v for k, v in WHISKER.items() if k != "protocol"}]}).encode(), "auto",
-     "f.jsonl:1: items[1].protocol: is missing (every goldmane flow record has it)"),
-    (json.dumps([{"flows": [goldmane(), goldmane({"proto": None})]}]).encode(), "auto",
-     "f.jsonl:1: [0].flows[1].Key.proto: is missing (every goldmane flow record has it)"),
-    (json.dumps({"took": 2, "hits": {"hits": [{"_source": calico()}, {"_source": calico(dest_port=-3)}]}}).encode(), "auto",
-     "f.jsonl:1: hits.hits[1].dest_port: must be a port number from 1 to 65535, not -3"),
-    (b'[\n  {"a": 1},\n  {"b": 2,}\n]\n', "calico", "f.jsonl:3: invalid JSON: Expecting property name enclosed in double quotes (column 11)"),
-    (b'[\n  {"a": 1},\n', "calico", "f.jsonl:3: invalid JSON: Expecting value (column 1)"),
-    (b'[\n  7\n]\n', "calico", "f.jsonl: [0]: expected a JSON object (one flow record), got a number"),
+# file content (bytes), format, the first line that holds no flow record (None: inside a one-document file), its reason
+SKIPPED_LINES = [
+    ((GOOD + "\n" + GOOD + "\n" + '{"source_type": "wep" "dest_type": "wep"}\n').encode(), "auto", 3, "invalid JSON: Expecting ',' delimiter (column 23)"),
+    ((GOOD + "\n" + GOOD[:-1] + "\n").encode(), "calico", 2, "invalid JSON: Expecting ',' delimiter (column %d)" % len(GOOD)),
+    ((GOOD + "\nnot json\n").encode(), "calico", 2, "invalid JSON: Expecting value (column 1)"),
+    ((GOOD + "\n" + GOOD + " trailing\n").encode(), "calico", 2, "invalid JSON: Extra data (column %d)" % (len(GOOD) + 2)),
+    (b"\x80garbage\n" + GOOD.encode(), "calico", 1, "not UTF-8 text: invalid start byte"),
+    ((GOOD + "\n42\n").encode(), "calico", 2, "expected a JSON object (one flow record), got a number"),
+    ((GOOD + '\n["x"]\n').encode(), "calico", 2, "[0]: expected a JSON object (one flow record), got a string"),
+    ((GOOD + "\n" + json.dumps({k: v for k, v in calico().items() if k != "source_type"}) + "\n").encode(), "calico", 2,
+     "source_type: is missing (every calico flow record has it)"),
+    (json.dumps({k: v for k, v in calico().items() if k != "action"}).encode(), "calico", 1, "action: is missing (every calico flow record has it)"),
+    (json.dumps({k: v for k, v in calico().items() if k != "dest_namespace"}).encode(), "calico", 1,
+     "dest_namespace: is missing (every calico flow record has it)"),
+    (json.dumps(calico(dest_port=70000)).encode(), "calico", 1, "dest_port: must be a port number from 1 to 65535, not 70000"),
+    (json.dumps(calico(dest_port="http")).encode(), "calico", 1, 'dest_port: must be a port number from 1 to 65535, not "http"'),
+    (json.dumps(calico(proto=["tcp"])).encode(), "calico", 1, "a field has an unexpected JSON type (unhashable type: 'list')"),
+    (json.dumps({"time": "2025-05-12T09:14:03Z", "node_name": "kind-worker"}).encode(), "hubble", 1, "flow: is missing (every hubble flow record has it)"),
+    (json.dumps({"flow": "FORWARDED"}).encode(), "hubble", 1, "flow: must be a JSON object, not a string"),
+    (json.dumps({"flow": {k: v for k, v in HUBBLE[0]["flow"].items() if k != "source"}}).encode(), "hubble", 1,
+     "flow.source: is missing (every hubble flow record has it)"),
+    (json.dumps({k: v for k, v in HUBBLE[13].items() if k != "destination"}).encode(), "hubble", 1,
+     "destination: is missing (every hubble flow record has it)"),
+    (json.dumps(hubble_flow(FRONTEND, ["k8s:app=cartservice"])).encode(), "hubble", 1, "flow.destination: must be a JSON object, not an array"),
+    (json.dumps(hubble_flow(FRONTEND, CART, l4={"TCP": 8080})).encode(), "hubble", 1, "flow.l4.TCP: must be a JSON object, not a number"),
+    (json.dumps(hubble_flow(FRONTEND, CART, l4={"TCP": {"destination_port": -1}})).encode(), "hubble", 1,
+     "flow.l4.TCP.destination_port: must be a port number from 1 to 65535, not -1"),
+    (json.dumps(hubble_flow(FRONTEND, CART, IP="10.0.0.1")).encode(), "hubble", 1, "flow.IP: must be a JSON object, not a string"),
+    (json.dumps({"node_status": {"state_change": "NODE_CONNECTED"}, "time": "2025-05-12T09:14:06Z"}).encode(), "hubble", 1,
+     "a Hubble node_status event, not a flow"),
+    (json.dumps({"flow": {"source_labels": []}}).encode(), "goldmane", 1, "flow.Key: is missing (every goldmane flow record has it)"),
+    (json.dumps({"Key": [1]}).encode(), "goldmane", 1, "Key: must be a JSON object, not an array"),
+    (json.dumps(goldmane({"proto": None})).encode(), "goldmane", 1, "Key.proto: is missing (every goldmane flow record has it)"),
+    (json.dumps(goldmane({"dest_port": 0.5})).encode(), "goldmane", 1, "Key.dest_port: must be a port number from 1 to 65535, not 0.5"),
+    (json.dumps({k: v for k, v in WHISKER.items() if k != "protocol"}).encode(), "goldmane", 1, "protocol: is missing (every goldmane flow record has it)"),
+    (json.dumps({"meta": {}, "items": [WHISKER, {k: v for k, v in WHISKER.items() if k != "protocol"}]}, indent=2).encode(), "auto", None,
+     "items[1].protocol: is missing (every goldmane flow record has it)"),
+    (json.dumps({"items": [WHISKER, {k: v for k, v in WHISKER.items() if k != "protocol"}]}).encode(), "auto", 1,
+     "items[1].protocol: is missing (every goldmane flow record has it)"),
+    (json.dumps([{"flows": [goldmane(), goldmane({"proto": None})]}]).encode(), "auto", 1,
+     "[0].flows[1].Key.proto: is missing (every goldmane flow record has it)"),
+    (json.dumps({"took": 2, "hits": {"hits": [{"_source": calico()}, {"_source": calico(dest_port=-3)}]}}).encode(), "auto", 1,
+     "hits.hits[1].dest_port: must be a port number from 1 to 65535, not -3"),
+    # a pretty-printed document that is broken is read as lines after all: each says why
+    (b'[\n  {"a": 1},\n  {"b": 2,}\n]\n', "calico", 1, "invalid JSON: Expecting value (column 2)"),
+    (b'[\n  {"a": 1},\n', "calico", 1, "invalid JSON: Expecting value (column 2)"),
+    (b'[\n  7\n]\n', "calico", None, "[0]: expected a JSON object (one flow record), got a number"),
 ]
 
 
-@pytest.mark.parametrize("content, fmt, message", CONTENT_ERRORS)
+@pytest.mark.parametrize("content, fmt, line, reason", SKIPPED_LINES)
 @pytest.mark.parametrize("compress", [False, True])
-def test_content_errors(tmp_path, content, fmt, message, compress):
+def test_a_line_without_a_flow_record_is_skipped_and_named_or_fatal_when_strict(tmp_path, content, fmt, line, reason, compress):
+    (tmp_path / "f.jsonl").write_bytes(gzip.compress(content) if compress else content)
+    stats = {}
+    flows = read_flow_logs({"path": "f.jsonl", "format": fmt}, str(tmp_path), stats=stats)
+    assert stats["malformed"][0] == {"path": "f.jsonl", "line": line, "reason": reason}
+    assert stats["malformed_total"] == len(stats["malformed"]) == sum(stats["malformed_by_reason"].values())
+    assert set(stats["malformed_by_reason"]) <= set(flow_logs.aggregate.MALFORMED_REASONS)
+    if content.startswith(GOOD.encode()):
+        assert [flow.port_min for flow in flows] == [7070]   # the records around a bad line are still read
+    with pytest.raises(InputError) as caught:
+        read_flow_logs({"path": "f.jsonl", "format": fmt}, str(tmp_path), strict=True)
+    message = str(caught.value)
+    assert message.startswith("f.jsonl: %d line(s) hold no flow record (microseg_strict is true): " % stats["malformed_total"])
+    assert (reason if line is None else "line %d: %s" % (line, reason)) in message
+
+
+def test_skipped_lines_are_counted_all_and_named_up_to_a_limit(tmp_path):
+    lines = [GOOD] + ["not json %d" % number for number in range(150)] + [json.dumps(calico(dest_port=7071)), '{"cut": ']
+    stats = {}
+    flows = read_flow_logs({"path": write_lines(tmp_path, "many.jsonl", lines)}, str(tmp_path), stats=stats)
+    assert [flow.port_min for flow in flows] == [7070, 7071]
+    assert stats["malformed_total"] == 151 and len(stats["malformed"]) == flow_logs.tally.KEPT
+    assert stats["malformed"][0]["line"] == 2 and stats["malformed"][-1]["line"] == 101
+    assert stats["malformed_by_reason"] == {"cut-line": 1, "invalid-json": 150}
+    with pytest.raises(InputError) as caught:
+        read_flow_logs({"path": "many.jsonl"}, str(tmp_path), strict=True)
+    assert str(caught.value).endswith("line 6: invalid JSON: Expecting value (column 1) and 146 more")
+
+
+# content that makes the whole file unreadable: exact message, with or without microseg_strict
+FILE_ERRORS = [
+    ('{"proto": "tcp"}\n'.encode("utf-16"), "calico", "f.jsonl: is UTF-16 or UTF-32 text: flow logs must be UTF-8 (convert it, e.g. iconv -f UTF-16 -t UTF-8)"),
+    (b'{"source_ip": "10.0.0.1", "dest_ip": "10.0.0.2"}\n', "auto",
+     "f.jsonl:1: cannot tell the flow log format from this record (keys: dest_ip, source_ip); set format to hubble, calico or goldmane"),
+    (b'not json\n{}\n', "auto", "f.jsonl:2: cannot tell the flow log format from this record (keys: none); set format to hubble, calico or goldmane"),
+]
+
+
+@pytest.mark.parametrize("content, fmt, message", FILE_ERRORS)
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize("strict", [False, True])
+def test_file_content_errors(tmp_path, content, fmt, message, compress, strict):
     (tmp_path / "f.jsonl").write_bytes(gzip.compress(content) if compress else content)
     with pytest.raises(InputError) as caught:
-        read_flow_logs({"path": "f.jsonl", "format": fmt}, str(tmp_path))
+        read_flow_logs({"path": "f.jsonl", "format": fmt}, str(tmp_path), strict=strict)
     assert str(caught.value) == message
+
+
+def test_format_told_by_a_later_record_after_undetectable_ones(tmp_path):
+    stats = {}
+    flows = read_flow_logs({"path": write_lines(tmp_path, "late.jsonl", [{}, GOOD])}, str(tmp_path), stats=stats)
+    assert [flow.port_min for flow in flows] == [7070] and stats["format"] == "calico"
+    assert stats["malformed"][0]["line"] == 1 and stats["malformed"][0]["reason"].startswith("cannot tell the flow log format")
 
 
 def test_document_too_large(tmp_path, monkeypatch):
@@ -537,7 +591,6 @@ def test_document_too_large(tmp_path, monkeypatch):
 
 
 GZIP_ERRORS = [
-    (lambda data: data[:len(data) // 2], "the gzip data is truncated (Compressed file ended before the end-of-stream marker was reached)"),
     (lambda data: data[:12] + b"\xff" * 64 + data[76:], "the gzip data is corrupt (Error -3 while decompressing data: "),
     (lambda data: data[:2] + b"\x07" + data[3:], "Unknown compression method"),
 ]
@@ -552,6 +605,20 @@ def test_gzip_errors(tmp_path, damage, reason):
     assert str(caught.value).startswith("f.jsonl.gz:")
     assert str(caught.value).split(": ", 1)[1].startswith("cannot read flow log: ")
     assert reason in str(caught.value)
+
+
+def test_a_truncated_gzip_keeps_what_it_holds_and_names_where_it_ends(tmp_path):
+    data = gzip.compress("".join(json.dumps(calico(dest_port=port)) + "\n" for port in range(1, 2000)).encode())
+    (tmp_path / "f.jsonl.gz").write_bytes(data[:len(data) // 2])
+    stats = {}
+    flows = read_flow_logs({"path": "f.jsonl.gz"}, str(tmp_path), stats=stats)
+    assert flows and [flow.port_min for flow in flows] == list(range(1, len(flows) + 1))
+    [entry] = stats["malformed"]
+    assert entry["line"] == len(flows) + 1 and stats["malformed_by_reason"] == {"cut-line": 1}
+    assert entry["reason"].startswith("the gzip data is truncated (Compressed file ended before the end-of-stream marker was reached)")
+    with pytest.raises(InputError) as caught:
+        read_flow_logs({"path": "f.jsonl.gz"}, str(tmp_path), strict=True)
+    assert "line %d: the gzip data is truncated" % entry["line"] in str(caught.value)
 
 
 # record, format, exact message (flow_from_record has no file or line to name)
@@ -576,3 +643,31 @@ def test_bad_identity_labels_for_a_record():
     with pytest.raises(InputError) as caught:
         flow_from_record(calico(), "calico", {"Hipstershop": "app"})
     assert str(caught.value).startswith("identity_labels: 'Hipstershop' is not a valid namespace")
+
+
+@pytest.fixture
+def standard_library_only(monkeypatch):
+    """Every format decoded by the standard library, as on a controller without msgspec."""
+    monkeypatch.setattr(flow_logs.formats, "_DECODERS", {fmt: flow_logs.decode.standard_decode for fmt in flow_logs.formats.CONVERTERS})
+
+
+def _everything(path, base, **options):
+    stats = {}
+    flows = read_flow_logs({"path": path}, base, stats=stats, **options)
+    return [(flow, flow.origin) for flow in flows], stats
+
+
+@pytest.mark.parametrize("name", ["hubble.jsonl", "calico.jsonl", "goldmane.jsonl", "whisker-list.json"])
+def test_the_fast_decoder_changes_nothing_but_speed(name, monkeypatch):
+    fast = _everything(name, DATA, denied=True)
+    assert flow_logs.decode.FAST, "msgspec is in requirements.txt: the fast decoder must be tested"
+    monkeypatch.setattr(flow_logs.formats, "_DECODERS", {fmt: flow_logs.decode.standard_decode for fmt in flow_logs.formats.CONVERTERS})
+    assert _everything(name, DATA, denied=True) == fast
+
+
+@pytest.mark.parametrize("content, fmt, line, reason", SKIPPED_LINES)
+def test_skipped_lines_are_the_same_without_the_fast_decoder(tmp_path, content, fmt, line, reason, standard_library_only):
+    (tmp_path / "f.jsonl").write_bytes(content)
+    stats = {}
+    read_flow_logs({"path": "f.jsonl", "format": fmt}, str(tmp_path), stats=stats)
+    assert stats["malformed"][0] == {"path": "f.jsonl", "line": line, "reason": reason}
