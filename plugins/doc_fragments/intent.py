@@ -58,9 +58,14 @@ options:
     default: []
   flow_logs:
     description:
-      - Raw flow logs whose flows count as observed (C(microseg_flow_logs)), each C({path, format}) with format
+      - Raw flow logs whose flows count as observed (C(microseg_flow_logs)), each C({path, format, since, until}) with format
         C(hubble), C(calico), C(goldmane) or C(auto) (default); plain or gzip JSON Lines.
-      - Denied, reply and host-network records are skipped.
+      - C(since) and C(until) (optional) keep only the records whose time falls in that window, each an
+        RFC 3339 time (C(2026-12-04T12:00:00Z)) or a duration back from now (C(24h), C(30m), C(7d), C(1h30m)); records
+        outside it, or without a time, are skipped and counted.
+      - Denied, reply and host-network records are skipped (remediate takes denied and dropped records as attempts).
+      - Lines that hold no flow record (not JSON, cut short, not a record, another exporter event) are skipped, warned
+        about by file and line and listed in the report, unless O(strict).
     type: list
     elements: raw
     default: []

@@ -157,10 +157,12 @@ class Hubble:
 
     @staticmethod
     def time(record):
-        """The record's time: the flow's (or the exporter line's) ``time``."""
+        """The record's time as an interval of one instant: the flow's (or the exporter line's) ``time``."""
         flow = record.get("flow")
         value = flow.get("time") if isinstance(flow, dict) else None
-        return value if value is not None else record.get("time")
+        if value is None:
+            value = record.get("time")
+        return value, value
 
     def classify(self, namespace, labels, workload, identity):
         """Labels, namespace and identity -> endpoint id, skip reason or _EXTERNAL."""
