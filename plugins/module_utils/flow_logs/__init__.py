@@ -50,17 +50,24 @@ Endpoint rule (always namespace-qualified, CONTRACT section 4):
 * host endpoints, host-network and remote-node peers and unknown identities are skipped.
 
 A record is used only if it is an allowed, request-direction TCP, UDP or SCTP flow with a
-destination port. Everything else that is valid JSON is skipped and counted by reason
-(``SKIP_REASONS``): replies, denied or dropped flows (they did not work before, so they are
-not "observed"), ICMP and other portless protocols, host endpoints, peers without an
-address, names that are not valid Kubernetes names or labels. Malformed input -- a file that
-cannot be read, a line that is not JSON, a record that is not an object, a record without a
-field its format needs, a port that is not a port, an unknown format -- raises
-``InputError`` naming the file, the line and the field.
+destination port (inside the entry's ``since`` / ``until`` window, if any). Everything else that
+is valid JSON is skipped and counted by reason (``SKIP_REASONS``): replies, denied or dropped
+flows (they did not work before, so they are not "observed"; remediate asks for them as
+attempts), ICMP and other portless protocols, host endpoints, peers without an address, names
+that are not valid Kubernetes names or labels, records outside the window.
 
-Aggregation keys are (source id, destination id, protocol, port) with endpoints interned to
-small ids and worked out once per distinct label set, so a record costs one JSON scan and a
-few dictionary lookups; ``bench/flow_logs.py`` measures it.
+Live logs are imperfect (CONTRACT section 5): a line that is not JSON, a cut line, a value that
+is not a flow record (not an object, a field its format needs missing or of the wrong type, a
+port that is not a port), another exporter event, or the end of a truncated gzip is skipped and
+named by line and reason (``MALFORMED_REASONS``), or fatal with ``strict``. A file that cannot
+be read, a corrupt gzip stream, a format that cannot be told, UTF-16 text or a line over 64 MiB
+is always an ``InputError`` naming the file.
+
+Layout: ``reader.py`` (files, chunks, documents), ``tally.py`` (the per-line loop and the
+aggregation), ``aggregate.py`` (skip reasons, field readers, endpoint interning), one file per
+format (``hubble.py``, ``calico.py``, ``goldmane.py``) and ``formats.py`` (detection), ``decode.py``
+(msgspec or the standard library), ``window.py`` (since / until) and ``parallel.py`` (worker
+processes for large files). ``bench/flow_logs.py`` measures it against hubble-audit2policy.
 """
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.aggregate import SKIP_REASONS
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.formats import FORMATS, detect_format, flow_from_record

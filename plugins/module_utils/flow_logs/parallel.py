@@ -39,7 +39,8 @@ def worker_count():
 
 
 def line_ranges(handle, size, parts):
-    """``parts`` byte ranges ``(start, end)`` of a file of ``size`` bytes, each starting at a line's beginning (fewer if lines are long)."""
+    """``parts`` byte ranges ``(start, end)`` of a file of ``size`` bytes, each starting at a line's beginning (fewer if lines
+    are long)."""
     starts = [0]
     for part in range(1, parts):
         handle.seek(max(part * size // parts - 1, starts[-1]))
@@ -53,9 +54,9 @@ def line_ranges(handle, size, parts):
     return list(zip(starts, starts[1:] + [size]))
 
 
-def chunk_message(number, data):
+def chunk_message(number, lines):
     """A chunk of whole lines for a worker: the number of the line before it, then the lines."""
-    return number.to_bytes(_HEADER, "little") + data
+    return number.to_bytes(_HEADER, "little") + b"\n".join(lines)
 
 
 def chunks_from(tasks, acks):
@@ -97,7 +98,7 @@ class Workers:
             theirs.close()
             self.pool.append([process, mine, CREDITS, tasks])
 
-    def offer(self, number, data):
+    def offer(self, number, lines):
         """Hand a chunk (whole lines, the first numbered ``number + 1``) to a worker with room; False when none has
         (always, for workers that read ranges of their own)."""
         for entry in self.pool:
@@ -108,7 +109,7 @@ class Workers:
                 self._check(connection.recv_bytes())
                 entry[2] += 1
             if entry[2]:
-                entry[3].put(chunk_message(number, data))
+                entry[3].put(chunk_message(number, lines))
                 entry[2] -= 1
                 return True
         return False

@@ -8,6 +8,7 @@ a line longer than ``MAX_DOCUMENT_BYTES`` is an error naming the file.
 """
 from __future__ import annotations
 
+import gc
 import gzip
 import json
 import os
@@ -86,50 +87,49 @@ class _File:
         return InputError(message, source=self.path, line=line)
 
     def lines(self):
-        """Read to the end of the stream, chunk by chunk."""
+        """Read to the end of the stream, block by block; each block's whole lines are one chunk (no copy but of a line
+        that straddles two blocks)."""
         pieces, pending = [], 0   # the line still being read, and its length so far
         block = self.read(BLOCK)
         if self.number == 0 and block.startswith(_WIDE_BOMS):
             raise self.error("is UTF-16 or UTF-32 text: flow logs must be UTF-8 (convert it, e.g. iconv -f UTF-16 -t UTF-8)")
         while block:
             self.bytes += len(block)
-            cut = block.rfind(b"\n")
-            if cut < 0:
+            lines = block.split(b"\n")
+            if len(lines) == 1:
                 pieces.append(block)
                 pending += len(block)
                 if pending > MAX_DOCUMENT_BYTES:
                     raise self.error("has a line longer than %s" % _size(MAX_DOCUMENT_BYTES), self.number + 1)
             else:
                 if pieces:
-                    pieces.append(block[:cut])
-                    chunk = b"".join(pieces)
-                else:
-                    chunk = block[:cut]
-                rest = block[cut + 1:]
+                    pieces.append(lines[0])
+                    lines[0] = b"".join(pieces)
+                rest = lines.pop()
                 pieces, pending = ([rest], len(rest)) if rest else ([], 0)
-                found = self.chunk(chunk)
+                found = self.chunk(lines)
                 if found is not None:   # the first line with content begins a JSON document
-                    self.document(chunk, found, b"".join(pieces))
+                    self.document(lines, found, b"".join(pieces))
                     return
             block = self.read(BLOCK)
         if pieces:
-            chunk = b"".join(pieces)
-            found = self.chunk(chunk)
+            lines = [b"".join(pieces)]
+            found = self.chunk(lines)
             if found is not None:
-                self.document(chunk, found, b"")
+                self.document(lines, found, b"")
 
-    def chunk(self, data):
+    def chunk(self, lines):
         """Hand one chunk of whole lines on: to a worker with room, else to this process's tally. Returns None, or the
-        index of the line in ``data`` where a JSON document may begin (``Tally.feed``)."""
+        index of the line where a JSON document may begin (``Tally.feed``)."""
         tally = self.tally
         if self.start_pool is not None and tally.started and tally.converter is not None:
             self.pool = self.start_pool()
             if self.pool is not None:
                 self.start_pool = None
-        if self.pool is not None and self.pool.offer(self.number, data):
-            self.number += data.count(b"\n") + 1
+        if self.pool is not None and self.pool.offer(self.number, lines):
+            self.number += len(lines)
         else:
-            found = tally.feed(data, self.number)
+            found = tally.feed(lines, self.number)
             if found.__class__ is tuple:
                 return found[1]
             self.number += found
@@ -140,9 +140,9 @@ class _File:
                 self.progress("flow log %s: %d lines (%.0f MiB) read in %.0f s" % (self.path, self.number, self.bytes / 2 ** 20, now - self.started))
         return None
 
-    def document(self, data, index, pending):
+    def document(self, lines, index, pending):
         """The first line with content only begins a JSON value: read the rest as one document, else as lines after all."""
-        head = (data.split(b"\n", index)[-1] if index else data) + b"\n" + pending
+        head = b"\n".join(lines[index:]) + b"\n" + pending
         stream = getattr(self.stream, "handle", self.stream)   # the whole file, not only the reader's range
         whole = head + stream.read(max(0, MAX_DOCUMENT_BYTES + 1 - len(head)))
         self.document_read = True
@@ -257,6 +257,9 @@ def read_flow_logs(spec, base_dir, identity_labels=None, source_field="microseg_
         raw = open(full, "rb")   # closed in the finally below, whether gzip wraps it or not
     except OSError as err:
         raise InputError("cannot read flow log: %s" % (err.strerror or err), source=path) from None
+    # A read makes millions of short-lived containers and keeps few, none in a cycle: the cyclic collector only costs time.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         try:
             compressed = raw.peek(2)[:2] == b"\x1f\x8b"
@@ -265,6 +268,8 @@ def read_flow_logs(spec, base_dir, identity_labels=None, source_field="microseg_
         _read(path, full, raw, compressed, tally, worker_count() if workers is None else workers, progress)
     finally:
         raw.close()
+        if collecting:
+            gc.enable()
     if tally.converter is None and tally.undetected is not None:
         raise InputError(tally.undetected[1], source=path, line=tally.undetected[0])
     if strict and tally.malformed_total:

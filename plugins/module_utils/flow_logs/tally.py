@@ -87,12 +87,12 @@ class Tally:
             self.malformed.append((line, message))
 
     def feed(self, data, number):
-        """The complete lines in ``data`` (bytes), the first being line ``number + 1``.
+        """The complete lines in ``data`` (bytes, or a list of lines), the first being line ``number + 1``.
 
         Returns the number of lines, or (DOCUMENT, index) when the file's first line with content is only the beginning
         of a JSON value, which may be one pretty-printed document starting at that line's ``index`` in ``data``.
         """
-        lines = data.split(b"\n")
+        lines = data.split(b"\n") if data.__class__ is bytes else data
         count = len(lines)
         start = 0
         if not self.started:
