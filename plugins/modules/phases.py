@@ -97,8 +97,9 @@ def run(module):
     cluster = ClusterRun(intent, open_target(module), params["host"], params["report_dir"], tiers=params["tiers"], gate=params["gate"],
                          keep_enforced=params["keep_enforced"], remediate_apply=params["remediate_apply"])
     results = cluster.run(params["phases"])
-    if not module._diff:
-        for result in results.values():
+    for result in results.values():
+        result.pop("report", None)   # written to its file; the roles show its run line, and a large one costs Ansible seconds to carry
+        if not module._diff:
             result.pop("diff", None)
     return dict(changed=any(result.get("changed") for result in results.values()), phase_results=results)
 
