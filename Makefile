@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 LINK := collections/ansible_collections/zerotrust/microseg
 INVENTORY ?= inventories/lab/hosts.yml
 
-.PHONY: demo test unit integration crosscheck molecule sanity lint changelog bench bench-compare bench-fleet clean
+.PHONY: demo test unit integration crosscheck molecule sanity lint changelog bench bench-compare bench-fleet bench-flow-logs clean
 
 demo: $(VENV)/.installed $(LINK)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml $(ARGS)
@@ -50,6 +50,11 @@ bench-fleet: $(VENV)/.installed $(LINK)
 # in its own bench-only venv, never in .venv and never in `make test`
 bench-compare: $(VENV)/.installed $(LINK) $(BENCH_VENV)/.installed
 	$(BIN)/python bench/apply_cluster.py --compare
+
+# flow log ingest (records/s, peak memory) beside hubble-audit2policy (PyPI, bench-only .venv-bench) on 200k and 1M
+# generated Hubble records, plain JSON Lines in a temporary directory (1M is ~1.3 GiB, removed after use)
+bench-flow-logs: $(VENV)/.installed $(LINK) $(BENCH_VENV)/.installed
+	$(BIN)/python bench/flow_logs.py --compare --hubble-audit2policy $(BENCH_VENV)/bin/hubble-audit2policy
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
