@@ -15,14 +15,21 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.hubbl
 FORMATS = ("hubble", "calico", "goldmane", "auto")
 CONVERTERS = {"hubble": hubble.Hubble, "calico": calico.Calico, "goldmane": goldmane.Goldmane}
 FIELDS = {"hubble": hubble.FIELDS, "calico": calico.FIELDS, "goldmane": goldmane.FIELDS}
+TIME_FIELDS = ("time", "start_time", "end_time", "startTime", "endTime")   # read only for a since / until window
 _DECODERS = {}
 
 
-def decoder(fmt):
-    """The fast decoder of ``fmt`` (built once), or None without msgspec."""
-    if fmt not in _DECODERS:
-        _DECODERS[fmt] = fast_decoder(fmt, FIELDS[fmt])
-    return _DECODERS[fmt]
+def _without_times(fields):
+    return {key: (_without_times(inner) if isinstance(inner, dict) else inner) for key, inner in fields.items() if key not in TIME_FIELDS}
+
+
+def decoder(fmt, times=True):
+    """The decoder of ``fmt`` (built once): msgspec building only the fields the converter reads (and the record's time only
+    when ``times``), or the standard library's."""
+    key = (fmt, times)
+    if key not in _DECODERS:
+        _DECODERS[key] = fast_decoder(fmt, FIELDS[fmt] if times else _without_times(FIELDS[fmt]))
+    return _DECODERS[key]
 
 
 def detect_format(record):

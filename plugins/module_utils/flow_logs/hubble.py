@@ -52,12 +52,12 @@ class Hubble:
         get = flow.get
         source = get("source")
         destination = get("destination")
-        source_text = destination_text = None   # [endpoint, its kind once known] of an endpoint left as text
+        source_text = destination_text = None   # [endpoint, its kind once known] of an endpoint left as text (see undecoded)
         if source.__class__ is UNDECODED:
-            source_text = self.undecoded(source)
+            source_text = self.texts.get(bytes(source)) or self.undecoded(source)
             source = source_text[0]
         if destination.__class__ is UNDECODED:
-            destination_text = self.undecoded(destination)
+            destination_text = self.texts.get(bytes(destination)) or self.undecoded(destination)
             destination = destination_text[0]
         if not isinstance(source, dict):
             raise missing(prefix + "source", self.name) if source is None else not_object(prefix + "source", source)

@@ -106,7 +106,12 @@ class Workers:
                 return False
             connection = entry[1]
             while entry[2] < CREDITS and connection.poll():
-                self._check(connection.recv_bytes())
+                try:
+                    message = connection.recv_bytes()
+                except EOFError:   # not the file's end: the worker's
+                    entry[0].join(5)
+                    raise RuntimeError("a flow log worker ended early (exit code %s)" % entry[0].exitcode) from None
+                self._check(message)
                 entry[2] += 1
             if entry[2]:
                 entry[3].put(chunk_message(number, lines))
@@ -131,6 +136,7 @@ class Workers:
                 try:
                     message = connection.recv_bytes()
                 except EOFError:
+                    process.join(5)
                     raise RuntimeError("a flow log worker ended without its result (exit code %s)" % process.exitcode) from None
                 if message != _ACK:
                     break

@@ -70,8 +70,9 @@ class _Range:
 class _File:
     """One open flow log: blocks -> numbered chunks of whole lines -> the tally (and its workers)."""
 
-    def __init__(self, path, stream, tally, progress=None, number=0):
+    def __init__(self, path, stream, tally, progress=None, number=0, start_of_file=True):
         self.path = path
+        self.start_of_file = start_of_file   # a range of a file starts with no byte order mark to look for
         self.stream = stream
         self.read = getattr(stream, "read1", stream.read)   # read1: a truncated gzip fails at the line it cuts, not a block early
         self.tally = tally
@@ -91,7 +92,7 @@ class _File:
         that straddles two blocks)."""
         pieces, pending = [], 0   # the line still being read, and its length so far
         block = self.read(BLOCK)
-        if self.number == 0 and block.startswith(_WIDE_BOMS):
+        if self.start_of_file and block.startswith(_WIDE_BOMS):
             raise self.error("is UTF-16 or UTF-32 text: flow logs must be UTF-8 (convert it, e.g. iconv -f UTF-16 -t UTF-8)")
         while block:
             self.bytes += len(block)
@@ -131,7 +132,11 @@ class _File:
         else:
             found = tally.feed(lines, self.number)
             if found.__class__ is tuple:
-                return found[1]
+                index = found[1]
+                if not _json_lines_follow(lines, index):
+                    return index
+                tally.documents = False   # JSON Lines whose first line is cut: that line is skipped like any other
+                found = index + tally.feed(lines[index:], self.number + index)
             self.number += found
         if self.progress is not None:
             now = time.monotonic()
@@ -159,6 +164,19 @@ class _File:
         self.tally.add(document, None)
 
 
+def _json_lines_follow(lines, index):
+    """Whether one of the few lines after ``index`` is a JSON object on its own: then the file is JSON Lines, not a document."""
+    for line in lines[index + 1:index + 6]:
+        line = line.strip()
+        if line.startswith(b"{") and line.endswith(b"}"):
+            try:
+                if isinstance(json.loads(line), dict):
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
 def _worker_tally(tally):
     """A fresh tally for a worker process, reading as the reader's tally does."""
     worker = Tally(tally.fmt, tally.endpoints.identity, tally.denied, tally.window)
@@ -177,18 +195,21 @@ def _read(path, full, raw, compressed, tally, workers, progress):
     if len(ranges) > 1:
         def job(index, _tasks, _acks):
             worker = _worker_tally(tally)
-            with open(full, "rb") as handle:
-                handle.seek(ranges[index + 1][0])
-                part = _File(path, _Range(handle, ranges[index + 1][1]), worker)
-                part.lines()
-            return worker.export(), part.number
+            try:
+                with open(full, "rb") as handle:
+                    handle.seek(ranges[index + 1][0])
+                    part = _File(path, _Range(handle, ranges[index + 1][1]), worker, start_of_file=False)
+                    part.lines()
+            except InputError as err:   # its line counts from the range's start: the reader names it in the file
+                return "input", err.message, err.line
+            return "done", worker.export(), part.number
         main.start_pool = lambda: Workers(len(ranges) - 1, job)
     elif workers and compressed and size * 4 > PARALLEL_AFTER_BYTES:
         def chunk_job(_index, tasks, acks):
             worker = _worker_tally(tally)
             for number, data in chunks_from(tasks, acks):
                 worker.feed(data, number)
-            return worker.export(), 0
+            return "done", worker.export(), 0
         main.start_pool = lambda: Workers(workers, chunk_job, chunks=True) if main.bytes > PARALLEL_AFTER_BYTES else None
     try:
         try:
@@ -201,13 +222,15 @@ def _read(path, full, raw, compressed, tally, workers, progress):
             return
         if main.pool is not None:
             offset = main.number if ranges else 0
-            for state, lines in main.pool.finish():
+            for kind, state, lines in main.pool.finish():
+                if kind == "input":
+                    raise InputError(state, source=path, line=None if lines is None else lines + offset)
                 tally.merge(state, offset)
                 offset += lines
         else:   # the format was never told in the first range (or no worker was wanted): the other ranges here, in order
             for start, end in ranges[1:]:
                 raw.seek(start)
-                main = _File(path, _Range(raw, end), tally, progress, main.number)
+                main = _File(path, _Range(raw, end), tally, progress, main.number, start_of_file=False)
                 main.lines()
     except RuntimeError as err:   # a worker process failed
         raise InputError("cannot read flow log: %s" % err, source=path) from None

@@ -9,9 +9,11 @@ but not a usable flow are counted in ``skipped`` (``SKIP_REASONS``).
 """
 from __future__ import annotations
 
+import array
 import json
+from dataclasses import astuple
 
-from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import Flow
+from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import Endpoint, Flow
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.aggregate import (
     CUT, NO_TIME, NOT_A_FLOW, NOT_A_RECORD, NOT_JSON, UNDETECTED, WINDOW, Endpoints, RecordError, json_type, type_problem)
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.decode import REFUSED
@@ -74,7 +76,7 @@ class Tally:
         """Read the rest as ``fmt``."""
         self.fmt = fmt
         self.converter = CONVERTERS[fmt](self.endpoints, take_denied=self.denied)
-        self.decode = decoder(fmt)
+        self.decode = decoder(fmt, times=self.window is not None)
 
     def bad_line(self, line, kind, message):
         """A line (or an item of a JSON document, line None) that holds no flow record; one entry per line."""
@@ -229,20 +231,29 @@ class Tally:
         return "a Hubble %s event, not a flow" % (names[0] if names else "exporter")
 
     def export(self):
-        """What a worker process sends back: plain data, endpoints by value."""
-        return (self.fmt, list(self.endpoints.endpoints), self.seen, self.skipped, self.malformed, self.malformed_total,
+        """What a worker process sends back: plain data, endpoints as field tuples and the flows as two flat integer arrays
+        (cheap to pickle and unpickle: the reader waits for this)."""
+        protocols = sorted({key[2] for key in self.seen})
+        index = {protocol: number for number, protocol in enumerate(protocols)}
+        keys, values = array.array("q"), array.array("q")
+        for (source, destination, protocol, port), (line, count) in self.seen.items():
+            keys.extend((source, destination, index[protocol], port))
+            values.extend((line, count))
+        endpoints = [astuple(endpoint) for endpoint in self.endpoints.endpoints]
+        return (self.fmt, endpoints, protocols, keys, values, self.skipped, self.malformed, self.malformed_total,
                 self.malformed_by_reason, self.records, self.undetected)
 
     def merge(self, state, offset=0):
         """Add a worker's ``export()`` to this tally; its line numbers count from ``offset``."""
-        fmt, endpoints, seen, skipped, malformed, malformed_total, by_reason, records, undetected_record = state
+        fmt, endpoints, protocols, keys, values, skipped, malformed, malformed_total, by_reason, records, undetected_record = state
         if self.converter is None and fmt != "auto":
             self.use(fmt)
-        ids = [self.endpoints.register(endpoint) for endpoint in endpoints]
+        ids = [self.endpoints.register(Endpoint(*fields)) for fields in endpoints]
         mine = self.seen
-        for (source, destination, protocol, port), (line, count) in seen.items():
-            key = (ids[source], ids[destination], protocol, port)
-            line += offset
+        for at in range(0, len(keys), 4):
+            key = (ids[keys[at]], ids[keys[at + 1]], protocols[keys[at + 2]], keys[at + 3])
+            line = values[at // 2] + offset
+            count = values[at // 2 + 1]
             entry = mine.get(key)
             if entry is None:
                 mine[key] = [line, count]

@@ -23,7 +23,10 @@ def _utc_seconds(date, clock, offset):
     if offset and offset not in "Zz":
         sign = -1 if offset[0] == "-" else 1
         digits = offset[1:].replace(":", "")
-        seconds -= sign * (int(digits[:2]) * 3600 + int(digits[2:]) * 60)
+        hours, minutes = int(digits[:2]), int(digits[2:])
+        if hours > 23 or minutes > 59:
+            raise ValueError("UTC offset out of range")
+        seconds -= sign * (hours * 3600 + minutes * 60)
     return seconds
 
 

@@ -648,7 +648,8 @@ def test_bad_identity_labels_for_a_record():
 @pytest.fixture
 def standard_library_only(monkeypatch):
     """Every format decoded by the standard library, as on a controller without msgspec."""
-    monkeypatch.setattr(flow_logs.formats, "_DECODERS", {fmt: flow_logs.decode.standard_decode for fmt in flow_logs.formats.CONVERTERS})
+    monkeypatch.setattr(flow_logs.decode, "FAST", False)
+    monkeypatch.setattr(flow_logs.formats, "_DECODERS", {})
 
 
 def _everything(path, base, **options):
@@ -661,7 +662,10 @@ def _everything(path, base, **options):
 def test_the_fast_decoder_changes_nothing_but_speed(name, monkeypatch):
     fast = _everything(name, DATA, denied=True)
     assert flow_logs.decode.FAST, "msgspec is in requirements.txt: the fast decoder must be tested"
-    monkeypatch.setattr(flow_logs.formats, "_DECODERS", {fmt: flow_logs.decode.standard_decode for fmt in flow_logs.formats.CONVERTERS})
+    assert flow_logs.formats.decoder("hubble") is not flow_logs.decode.standard_decode
+    monkeypatch.setattr(flow_logs.decode, "FAST", False)
+    monkeypatch.setattr(flow_logs.formats, "_DECODERS", {})
+    assert flow_logs.formats.decoder("hubble") is flow_logs.decode.standard_decode
     assert _everything(name, DATA, denied=True) == fast
 
 
