@@ -38,12 +38,13 @@ def worker_count():
     return max(0, min(cores, 4) - 1)
 
 
-def line_ranges(handle, size, parts):
+def line_ranges(handle, size, parts, first_share=1.0):
     """``parts`` byte ranges ``(start, end)`` of a file of ``size`` bytes, each starting at a line's beginning (fewer if lines
-    are long)."""
+    are long); the first is ``first_share`` times as long as each of the others."""
+    unit = size / (parts - 1 + first_share)
     starts = [0]
     for part in range(1, parts):
-        handle.seek(max(part * size // parts - 1, starts[-1]))
+        handle.seek(max(int(unit * (first_share + part - 1)) - 1, starts[-1]))
         handle.readline()
         start = handle.tell()
         if start >= size:

@@ -32,6 +32,7 @@ PARALLEL_AFTER_BYTES = 16 << 20   # a file shares its work with worker processes
 PROGRESS_AFTER = 3.0              # seconds before the first progress line on stderr, then one every PROGRESS_EVERY
 PROGRESS_EVERY = 5.0
 STRICT_SHOWN = 5
+READER_SHARE = 1.15   # the reader's byte range against a worker's: a worker also forks, warms up and sends its tally back
 _WIDE_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
 
 
@@ -189,7 +190,7 @@ def _read(path, full, raw, compressed, tally, workers, progress):
     size = os.fstat(raw.fileno()).st_size
     ranges = []
     if workers and not compressed and size > PARALLEL_AFTER_BYTES:
-        ranges = line_ranges(raw, size, workers + 1)
+        ranges = line_ranges(raw, size, workers + 1, READER_SHARE)
     stream = gzip.GzipFile(fileobj=raw, mode="rb") if compressed else (_Range(raw, ranges[0][1]) if ranges else raw)
     main = _File(path, stream, tally, progress)
     if len(ranges) > 1:

@@ -278,8 +278,9 @@ class Tally:
         rank = [0] * len(endpoints)
         for position, index in enumerate(sorted(range(len(endpoints)), key=endpoints.__getitem__)):
             rank[index] = position
-        ordered = sorted(self.seen.items(), key=lambda item: (rank[item[0][0]], rank[item[0][1]], item[0][2], item[0][3]))
-        flows = [Flow(endpoints[source_id], endpoints[destination_id], protocol, port, port,
-                      origin=path if line is None else "%s:%d" % (path, line))
-                 for (source_id, destination_id, protocol, port), (line, _count) in ordered]
-        return flows, [count for _key, (_line, count) in ordered]
+        ordered = [(rank[source], rank[destination], protocol, port, source, destination, line, count)
+                   for (source, destination, protocol, port), (line, count) in self.seen.items()]
+        ordered.sort()   # the first four items are unique per flow: the comparison never reaches the rest
+        flows = [Flow(endpoints[source], endpoints[destination], protocol, port, port, origin=path if line is None else "%s:%d" % (path, line))
+                 for _rank, _other, protocol, port, source, destination, line, _count in ordered]
+        return flows, [entry[7] for entry in ordered]

@@ -481,3 +481,14 @@ def test_progress_goes_to_stderr_by_default_and_none_is_quiet(tmp_path, monkeypa
     assert out == "" and err.endswith("\n")
     lines = err.splitlines()
     assert lines and all(PROGRESS.match(line) for line in lines) and PROGRESS.match(lines[-1]).group(2) == "300"
+
+
+@pytest.mark.parametrize("share", [1.0, 1.15, 2.0])
+def test_the_readers_range_is_its_share_of_the_file(tmp_path, share):
+    data = b"".join(b"%05d\n" % i for i in range(3000))   # 6-byte lines: the cuts land within a line of the target
+    (tmp_path / "r").write_bytes(data)
+    with open(tmp_path / "r", "rb") as handle:
+        ranges = parallel.line_ranges(handle, len(data), 3, share)
+    covers(data, ranges)
+    first, second, third = (end - start for start, end in ranges)
+    assert abs(first / second - share) < 0.01 and abs(second - third) <= 12
