@@ -8,11 +8,11 @@ module: fleet_summary
 short_description: Write fleet.json and fleet.html for a rollout and show one line per cluster
 version_added: 0.2.0
 description:
-  - Runs on the controller, once. For every host of O(hosts) it takes the status its run of the phases recorded
+  - "Runs on the controller, once. For every host of O(hosts) it takes the status its run of the phases recorded
     (C(zerotrust_microseg_run), registered by C(playbooks/tasks/phases.yml)): C(changed), C(unchanged), C(rolled_back)
-    (a phase failed and the cluster was restored) or C(untouched) (the rollout stopped before it).
-  - Writes C(<report_dir>/fleet.json) (C({"clusters": [{"host", "status", "detail"}], "counts", "stopped"})) and
-    C(fleet.html), one self-contained page, only when they change and never in check mode.
+    (a phase failed and the cluster was restored) or C(untouched) (the rollout stopped before it)."
+  - Writes C(<report_dir>/fleet.json) (C(clusters), each with C(host), C(status) and C(detail); C(counts) per status; C(stopped),
+    why the rollout stopped) and C(fleet.html), one self-contained page, only when they change and never in check mode.
   - Returns one line per cluster, shown at default verbosity.
 author: zerotrust.microseg developers (@zerotrust)
 extends_documentation_fragment:

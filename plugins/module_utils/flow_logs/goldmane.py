@@ -10,9 +10,9 @@ _DENY = frozenset((2, "Deny", "deny", "DENY"))
 _NETWORK_NAMES = frozenset(("pub", "pvt", "PUBLIC NETWORK", "PRIVATE NETWORK"))
 # Goldmane key fields: source type, namespace, name; destination type, namespace, name; port; then the Flow's label fields.
 _SNAKE = ("source_type", "source_namespace", "source_name", "dest_type", "dest_namespace", "dest_name", "dest_port",
-                   "source_labels", "dest_labels")
+          "source_labels", "dest_labels")
 _CAMEL = ("sourceType", "sourceNamespace", "sourceName", "destType", "destNamespace", "destName", "destPort",
-                   "sourceLabels", "destLabels")
+          "sourceLabels", "destLabels")
 # The fields convert() and time() read (decode.py builds only these): None is any value, a mapping an object.
 _KEY = dict({field: None for field in _SNAKE[:7] + _CAMEL[:7]}, proto=None, action=None)
 _FLOW = dict({field: None for field in _SNAKE[7:] + _CAMEL[7:]}, Key=_KEY, key=_KEY, start_time=None, end_time=None, startTime=None, endTime=None)

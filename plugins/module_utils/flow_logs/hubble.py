@@ -19,8 +19,8 @@ _SOCKET_TYPES = frozenset(("SOCK", 3))
 # An endpoint stays JSON text (UNDECODED): a pod's endpoint repeats in every record, so it is decoded and resolved once per text.
 _ENDPOINT = KEEP_TEXT
 _FLOW = {"source": _ENDPOINT, "destination": _ENDPOINT, "is_reply": None, "isReply": None, "reply": None, "verdict": None, "Type": None,
-         "l4": {layer: {"destination_port": None, "destinationPort": None} for layer in _L4_KEYS}, "IP": {"source": None, "destination": None}, "destination_names": None, "destinationNames": None,
-         "destination_service": None, "destinationService": None, "time": None}
+         "l4": {layer: {"destination_port": None, "destinationPort": None} for layer in _L4_KEYS}, "IP": {"source": None, "destination": None},
+         "destination_names": None, "destinationNames": None, "destination_service": None, "destinationService": None, "time": None}
 FIELDS = dict(_FLOW, flow=_FLOW, **{event: None for event in EVENTS})
 
 

@@ -13,7 +13,7 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import I
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs import FORMATS, detect_format, flow_from_record, read_flow_logs
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import Endpoint, Flow, merge_flows
 
-DATA = os.path.join(os.path.dirname(__file__), "..", "..", "data", "flow_logs")
+DATA = os.path.join(os.path.dirname(__file__), "..", "..", "..", "data", "flow_logs")
 
 
 def notation(source, destination, port):

@@ -20,7 +20,8 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import I
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs import parallel, reader, read_flow_logs
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.tally import KEPT, Tally
 
-from test_flow_logs import CART, FRONTEND, HUBBLE, WHISKER, WORLD, calico, goldmane, hubble_flow, pod, with_ip
+from ansible_collections.zerotrust.microseg.tests.unit.plugins.module_utils.flow_logs.test_read_flow_logs import (
+    CART, FRONTEND, HUBBLE, WHISKER, WORLD, calico, goldmane, hubble_flow, pod, with_ip)
 
 T = 1747041240   # 2025-05-12T09:14:00Z
 

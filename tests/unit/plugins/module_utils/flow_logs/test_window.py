@@ -15,7 +15,8 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import I
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs import SKIP_REASONS, read_flow_logs
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.window import Window, parse_bound, window_from_spec
 
-from test_flow_logs import CART, DATA, FRONTEND, HUBBLE, WHISKER, calico, goldmane, hubble_flow, notation
+from ansible_collections.zerotrust.microseg.tests.unit.plugins.module_utils.flow_logs.test_read_flow_logs import (
+    CART, DATA, FRONTEND, HUBBLE, WHISKER, calico, goldmane, hubble_flow, notation)
 
 UTC = datetime.timezone.utc
 NINE = 1747040400.0          # 2025-05-12T09:00:00Z
