@@ -28,6 +28,7 @@ crosscheck: $(VENV)/.installed $(LINK) $(NCA_VENV)/.installed
 # molecule installs the built collection into ~/.ansible/collections (not ./collections, our link)
 molecule: $(VENV)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" ANSIBLE_COLLECTIONS_PATH=$(HOME)/.ansible/collections $(BIN)/molecule test -s lab_directory
+	PATH="$(CURDIR)/$(BIN):$$PATH" ANSIBLE_COLLECTIONS_PATH=$(HOME)/.ansible/collections $(BIN)/molecule test -s fleet
 
 sanity: $(VENV)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" tools/ansible-test.sh
