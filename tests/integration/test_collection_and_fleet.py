@@ -108,3 +108,16 @@ def test_a_rollout_that_runs_through_summarises_changed_then_unchanged(lab):
     assert checked.rc == 0, checked.out
     assert_lines(checked.out, {"c1": "changed", "c2": "changed", "c3": "changed"})
     assert open(os.path.join(lab, "reports", "fleet.json"), encoding="utf-8").read() == before   # check mode writes nothing
+
+
+def test_the_batch_size_comes_from_the_inventory_too(lab):
+    _fleet(lab, ["c1", "c2", "c3", "c4", "c5"], ["c1"])
+    with open(os.path.join(lab, "hosts.yml"), encoding="utf-8") as handle:
+        inventory = yaml.safe_load(handle)
+    inventory["all"]["vars"]["microseg_batch"] = 2   # as an environment's group_vars would set it; the default would be 1 of 4
+    with open(os.path.join(lab, "hosts.yml"), "w", encoding="utf-8") as handle:
+        yaml.safe_dump(inventory, handle)
+    os.makedirs(os.path.join(lab, "clusters", "c2", "projectcalico.org", "Tier", "_cluster", "security.yaml"))   # c2 fails
+    result = run_playbook(lab, playbook=os.path.join(REPO, "playbooks", "rollout.yml"))
+    assert result.rc != 0
+    assert fleet_statuses(lab) == {"c1": "changed", "c2": "rolled_back", "c3": "changed", "c4": "untouched", "c5": "untouched"}
