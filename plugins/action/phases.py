@@ -19,6 +19,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.zerotrust.microseg.plugins.module_utils.tags import PHASES, selected_phases
 from ansible_collections.zerotrust.microseg.plugins.plugin_utils.inventory_intent import (
     INTENT_OPTIONS, TARGET_OPTIONS, InventoryIntentAction)
+from ansible_collections.zerotrust.microseg.plugins.plugin_utils.inventory_variables import PREFIX, check as check_variables, variable_spec
 
 RESULTS_DIR = "zerotrust.microseg-phases"
 
@@ -92,8 +93,21 @@ class ActionModule(InventoryIntentAction):
         if not report:
             _store(path, outcome["phase_results"])
             status, detail = run_status(outcome["phase_results"])
-            return dict(changed=False, msg="ran %s; each phase's role reports it" % ", ".join(outcome["phase_results"]), status=status, detail=detail)
-        return self._report(phases, outcome["phase_results"])
+            result = dict(changed=False, msg="ran %s; each phase's role reports it" % ", ".join(outcome["phase_results"]), status=status, detail=detail)
+        else:
+            result = self._report(phases, outcome["phase_results"])
+        if outcome.get("warnings"):   # this task's own (the variables' check), before the phases'
+            result["warnings"] = list(outcome["warnings"]) + list(result.get("warnings") or ())
+        return result
+
+    def _check_variables(self, inventory, task_vars):
+        """Once per host before the phases: every ``microseg_*`` variable the roles declare (types, choices), and
+        names no role or playbook reads (warned with the closest known name; errors with microseg_strict)."""
+        names = [name for name in task_vars if name.startswith(PREFIX)]
+        spec = variable_spec()
+        values = dict(inventory)
+        values.update((name, self._templar.template(task_vars[name])) for name in names if name in spec and name not in values)
+        return check_variables(values, names)
 
     @staticmethod
     def _report(phases, results):

@@ -73,6 +73,8 @@ options:
     description:
       - Fail on flow-log lines that are skipped (not JSON, cut, not a flow record, other exporter events) instead of
         warning about them (C(microseg_strict)).
+      - The action plugin of M(zerotrust.microseg.phases) also fails, before any phase, on C(microseg_*) variables that no role
+        or playbook of the collection reads, which it otherwise warns about with the closest known name.
     type: bool
     default: false
   remediated_flows:

@@ -10,6 +10,8 @@ import os
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.zerotrust.microseg.plugins.plugin_utils.inventory_variables import check as check_variables
+
 # module option -> inventory variable
 INVENTORY_OPTIONS = {
     "dialect": "microseg_dialect",
@@ -54,10 +56,15 @@ class InventoryIntentAction(ActionBase):
         base_dir = args.get("base_dir") or task_vars.get("inventory_dir") or "."
         if "apps" in self.OPTIONS:  # modules that read intent resolve its relative paths themselves
             args.setdefault("base_dir", base_dir)
+        inventory = {INVENTORY_OPTIONS[option]: self._templar.template(task_vars[INVENTORY_OPTIONS[option]])
+                     for option in self.OPTIONS if option not in args and INVENTORY_OPTIONS[option] in task_vars}
+        errors, warnings = self._check_variables(inventory, task_vars)
+        if errors:   # before the module runs, naming the variable (not the module option it feeds)
+            result.update(failed=True, msg="Validation of the microseg_* variables failed: " + "; ".join(errors), argument_errors=errors)
+            return result
         for option in self.OPTIONS:
-            variable = INVENTORY_OPTIONS[option]
-            if option not in args and variable in task_vars:
-                args[option] = self._templar.template(task_vars[variable])
+            if INVENTORY_OPTIONS[option] in inventory:
+                args[option] = inventory[INVENTORY_OPTIONS[option]]
         if "remediated_flows" in self.OPTIONS and "remediated_flows" not in args:
             args["remediated_flows"] = REMEDIATED_FLOWS_DEFAULT % task_vars.get("inventory_hostname", "localhost")
         for option in RELATIVE_PATH_OPTIONS:
@@ -67,4 +74,11 @@ class InventoryIntentAction(ActionBase):
         if "calico_version" in args and args["calico_version"] is not None:
             args["calico_version"] = str(args["calico_version"])
         result.update(self._execute_module(module_name=self._task.resolved_action, module_args=args, task_vars=task_vars))
+        if warnings:
+            result["warnings"] = warnings + list(result.get("warnings") or ())
         return result
+
+    def _check_variables(self, inventory, task_vars):
+        """``(errors, warnings)`` of the inventory variables this task reads (variable -> templated value), checked
+        against the roles' argument specs."""
+        return check_variables(inventory)
