@@ -16,13 +16,22 @@ attributes (absent means False / None / 1):
 
 The engine decides everything from one listing; in check mode it returns the very result a real
 run would return, and sends no write unless the target validates dry-run writes.
+
+``apply_with_rollback`` (a phase: lock, snapshot, apply, restore on failure, discard) needs
+``lock(label)``, ``snapshot(idents, label)``, ``restore(id)`` and ``discard(id)``; with
+``stale_holder()``, ``leftovers()`` and ``clean_debris()`` as well, it first recovers from a
+run that died mid-phase (``recover``): the lock it held is taken over, the target is restored
+to its oldest leftover snapshot (the state before the interrupted phase), every leftover is
+discarded, half-written bookkeeping is removed, and a warning says so. Check mode only warns.
 """
 import contextlib
+import weakref
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError, TargetError
+from ansible_collections.zerotrust.microseg.plugins.module_utils.locking import describe_holder, process_gone
 from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import (
     MANAGED_BY, POSTURE_LABEL, diff_entry, identity, is_managed, labels, relpath, same_content, strip_server_fields,
     without_server_defaults, write_rank)
@@ -42,6 +51,7 @@ class ApplyResult:
     unchanged: int = 0
     kept: list[str] = field(default_factory=list)
     diff: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def as_dict(self):
         """Plain dict, ready for a module result."""
@@ -83,11 +93,14 @@ def apply_objects(target, desired, scope=None, prune=True, keep_enforced=False, 
     return result
 
 
-def apply_with_rollback(target, objects, scope, keep_enforced=False, then=None):
-    """Snapshot the managed objects, apply ``objects``, call ``then()`` (the rest of the same change), and restore the
-    target exactly as it was if anything fails. The snapshot is kept when even the restore fails, for the next run."""
-    with target.lock():
-        snapshot = target.snapshot(None)
+def apply_with_rollback(target, objects, scope, keep_enforced=False, then=None, label=None):
+    """Recover from an interrupted run, snapshot the managed objects, apply ``objects``, call ``then()`` (the rest of the
+    same change), and restore the target exactly as it was if anything fails. ``label`` (the phase) is recorded in the
+    lock and the snapshot. The snapshot is kept when even the restore fails, for the next run, which restores it."""
+    label = label or "apply"
+    with target.lock(label):
+        warnings = recover(target)
+        snapshot = target.snapshot(None, label=label)
         try:
             result = apply_objects(target, objects, scope=scope, keep_enforced=keep_enforced)
             if then is not None:
@@ -99,7 +112,74 @@ def apply_with_rollback(target, objects, scope, keep_enforced=False, then=None):
             raise
         if snapshot is not None:
             target.discard(snapshot)
+    result.warnings = warnings + result.warnings
     return result
+
+
+_REPORTED = weakref.WeakKeyDictionary()   # check-mode target -> the warnings recover already gave (it changes nothing)
+
+
+def recover(target):
+    """Under the target's lock: undo what a run that died mid-phase left behind; returns the warnings that say so.
+
+    A run that died holding the lock left its name in the lock file (taken over now) and, when it died inside a phase,
+    that phase's snapshot: the target is restored to the oldest such leftover (the state before the interrupted phase
+    began) and every leftover is discarded. Snapshot staging directories and temp files cut short are removed. A
+    restore that fails keeps the snapshots (the next run tries again) and fails with a TargetError. Check mode changes
+    nothing and warns that a real run restores first; each warning is given once per target. Targets without
+    ``leftovers`` have nothing to recover.
+    """
+    if not hasattr(target, "leftovers"):
+        return []
+    with target.lock():
+        holder = target.stale_holder()
+        leftovers = target.leftovers()
+        target.clean_debris()
+        if not leftovers and holder is None:
+            return []
+        if not leftovers:
+            warning = _lock_only(target, holder)
+        else:
+            warning = _restore_leftovers(target, leftovers, holder)
+    if target.check_mode:
+        try:
+            reported = _REPORTED.setdefault(target, set())
+        except TypeError:
+            return [warning]
+        if warning in reported:
+            return []
+        reported.add(warning)
+    return [warning]
+
+
+def _restore_leftovers(target, leftovers, holder):
+    """Restore the oldest leftover, discard them all; the warning."""
+    oldest = leftovers[0]
+    found = "interrupted run of %s found (snapshot %s taken %s by pid %s on %s)" % (
+        oldest["label"], oldest["id"], oldest.get("created") or "at an unknown time", oldest.get("pid"), oldest.get("host") or "an unknown host")
+    later = " and %d later leftover snapshot(s)" % (len(leftovers) - 1) if len(leftovers) > 1 else ""
+    try:
+        changed = target.restore(oldest["id"])
+    except TargetError as err:
+        raise TargetError("%s, but restoring the target to before it failed: %s; the snapshot is kept for the next run" % (found, err)) from err
+    if target.check_mode:
+        return "%s%s: a real run restores it first (%d object(s) differ from it); until then this diff is against the target as it is" % (
+            found, later, len(changed))
+    for record in leftovers:
+        target.discard(record["id"])
+    taken = "; the lock it held was taken over" if holder is not None else ""
+    return "%s: the target was restored to before it (%d object(s) reverted) and the snapshot%s discarded%s" % (
+        found, len(changed), later, taken)
+
+
+def _lock_only(target, holder):
+    """A run died holding the lock outside any snapshot (before taking it, after discarding it, or in a phase that takes
+    none, such as remediate's staging): nothing to restore; this run converges the target."""
+    gone = "its process is gone" if process_gone(holder) else "it no longer holds the lock"
+    found = "interrupted run of %s found (lock held by %s; %s)" % (holder.get("phase") or "an unnamed phase", describe_holder(holder), gone)
+    if target.check_mode:
+        return "%s: it left no snapshot, so there is nothing to restore; a real run takes the lock over" % found
+    return "%s: it left no snapshot, so there was nothing to restore; the lock was taken over and this run converges the target" % found
 
 
 def _listing(target, wanted):

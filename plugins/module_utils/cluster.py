@@ -6,7 +6,9 @@ asked); deletes only touch objects carrying our label, with the uid and resource
 preconditions. In check mode every write goes out with ``dryRun=All``: admission and schema
 errors show, nothing is stored. Snapshots for the roles' phase rollback are JSON files of the
 full live objects under a local state directory; ``lock()`` is a local file lock there, which
-serialises runs from this controller against one API server.
+serialises runs from this controller against one API server. A phase's snapshot names the phase
+and the process that took it: one that outlives its run is what an interrupted run left
+(``leftovers()``), found by the next run from this controller (the same state directory).
 """
 import functools
 import json
@@ -20,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlparse
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError, TargetError
-from ansible_collections.zerotrust.microseg.plugins.module_utils.locking import RunLock
+from ansible_collections.zerotrust.microseg.plugins.module_utils.locking import RunLock, run_record
 from ansible_collections.zerotrust.microseg.plugins.module_utils.kube_api import (
     CORE_GROUP, DEFAULT_DEADLINE, DEFAULT_RETRIES, DEFAULT_TIMEOUT, ApiFailure, KubeApi, configure, connection_source)
 from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import (
@@ -47,6 +49,7 @@ WRITE_WORKERS = 4  # concurrent writes per rank: a fraction of what API Priority
 LOCK_TIMEOUT = 60.0
 _SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}$")
 _SUFFIX = ".json"
+_TEMP_FILE = re.compile(r"^\.[a-z0-9_]{8}\.tmp$")   # a snapshot being written (mkstemp), cut short when its run died
 
 
 def server_key(host):
@@ -281,9 +284,14 @@ class ClusterTarget:
 
     # -- lock ----------------------------------------------------------------------------
 
-    def lock(self):
-        """Hold ``<state_dir>/lock`` exclusively (re-entrant); in check mode shared, and only if it exists."""
-        return self._lock.held(self)
+    def lock(self, label=None):
+        """Hold ``<state_dir>/lock`` exclusively (re-entrant), naming ``label`` (the phase) in it; in check mode shared,
+        and only if it exists."""
+        return self._lock.held(self, label)
+
+    def stale_holder(self):
+        """While the lock is held: the run that died holding it before (``{pid, host, phase, since}``), once; else None."""
+        return self._lock.claim_stale()
 
     # -- snapshots ---------------------------------------------------------------------
 
@@ -295,11 +303,13 @@ class ClusterTarget:
             return []
         return sorted(name[:-len(_SUFFIX)] for name in names if name.endswith(_SUFFIX) and _SNAPSHOT_ID.match(name[:-len(_SUFFIX)]))
 
-    def snapshot(self, idents=None):
+    def snapshot(self, idents=None, label=None):
         """Store the full live objects a phase may touch; returns the id (None in check mode).
 
         Without ``idents``: every object carrying our label, of every managed kind served. With
-        ``idents``: exactly those identities, ours or not, present or not.
+        ``idents``: exactly those identities, ours or not, present or not. ``label`` names the phase
+        taking it (with this process and host): a labelled snapshot that outlives its run is a
+        leftover of an interrupted run (``leftovers``).
         """
         if self.check_mode:
             return None
@@ -312,9 +322,10 @@ class ClusterTarget:
             live = self.list(kinds=kinds) if selected else {}
             objects = {ident: live[ident] for ident in selected if ident in live}
         snap_id = "%s.%06dZ-%s" % (time.strftime("%Y%m%dT%H%M%S", time.gmtime()), int((time.time() % 1) * 1e6), secrets.token_hex(4))
-        record = {"id": snap_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "server": self.api.host,
+        run = run_record(label)
+        record = {"id": snap_id, "created": run["since"], "server": self.api.host,
                   "kinds": [list(kind) for kind in kinds], "selected": None if selected is None else [list(ident) for ident in selected],
-                  "objects": [objects[ident] for ident in sorted(objects)]}
+                  "objects": [objects[ident] for ident in sorted(objects)], "label": label, "pid": run["pid"], "host": run["host"]}
         self._write_snapshot(snap_id, record)
         return snap_id
 
@@ -389,6 +400,46 @@ class ClusterTarget:
         except TargetError:
             return False
         return True
+
+    # -- what an interrupted run leaves behind ---------------------------------------------
+
+    def snapshot_record(self, snap_id):
+        """``{id, label, created, pid, host, server}`` of a stored snapshot (``label`` None: not taken by a phase)."""
+        path = self._snapshot_path(snap_id)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                record = json.load(handle)
+            return dict({key: record.get(key) for key in ("label", "created", "pid", "host", "server")}, id=snap_id)
+        except (OSError, ValueError, AttributeError) as exc:
+            raise TargetError("%s: unreadable snapshot: %s" % (path, exc)) from exc
+
+    def leftovers(self):
+        """The snapshots a phase took on this API server and never discarded (its run died, or even its rollback
+        failed), oldest first. One taken on request (``policy_apply state=snapshot``) has no label and is never one."""
+        records = [self.snapshot_record(snap_id) for snap_id in self.snapshots()]
+        return [record for record in records if record["label"] and record["server"] == self.api.host]
+
+    def debris(self):
+        """Absolute paths of snapshots whose writing was cut short (temp files in the state directory)."""
+        try:
+            names = sorted(os.listdir(self.state_dir))
+        except OSError:
+            return []
+        return [os.path.join(self.state_dir, name) for name in names if _TEMP_FILE.match(name)]
+
+    def clean_debris(self):
+        """Remove ``debris()``; returns the paths removed (none in check mode)."""
+        if self.check_mode:
+            return []
+        found = self.debris()
+        for path in found:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise TargetError("%s: cannot remove what an interrupted run left: %s" % (path, exc.strerror or exc)) from exc
+        return found
 
 
 def _differences(wanted, current, absent):

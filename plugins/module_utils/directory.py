@@ -5,6 +5,11 @@ root directory. Dot-entries at any level (``.git``, ``.microseg``, temp files) a
 or touched; our own bookkeeping (lock, snapshots) lives only under ``<root>/.microseg/``.
 Check mode is a flag set once: a check-mode target reads and never writes (no lock file,
 no snapshot, no bookkeeping directory).
+
+A run that dies mid-phase leaves its snapshot (labelled with the phase and the process that
+took it), its name in the lock file, and perhaps a half-written snapshot staging directory
+(``snapshots/.<id>``) or one of our own temp files (``.<8 random>.tmp`` beside an object
+file): ``leftovers()`` finds the snapshots, ``clean_debris()`` removes the rest.
 """
 import hashlib
 import json
@@ -16,7 +21,7 @@ import tempfile
 import time
 from collections.abc import Mapping
 
-from ansible_collections.zerotrust.microseg.plugins.module_utils.locking import RunLock
+from ansible_collections.zerotrust.microseg.plugins.module_utils.locking import RunLock, run_record
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError, TargetError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import (
     CLUSTER_SCOPE, dump, identity, is_managed, labels as object_labels, load, relpath)
@@ -26,6 +31,7 @@ SUFFIX = ".yaml"
 LOCK_TIMEOUT = 60.0
 _SNAPSHOT_ID = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{8}$")
 _MANIFEST = "manifest.json"
+_TEMP_FILE = re.compile(r"^\.[a-z0-9_]{8}\.tmp$")   # what _write's mkstemp names a file while it is being written
 
 
 class DirectoryTarget:
@@ -190,12 +196,17 @@ class DirectoryTarget:
 
     # -- lock ----------------------------------------------------------------------------
 
-    def lock(self):
-        """Hold ``<root>/.microseg/lock`` exclusively (re-entrant within this target).
+    def lock(self, label=None):
+        """Hold ``<root>/.microseg/lock`` exclusively (re-entrant within this target); ``label`` (the phase) is
+        recorded in the file while it is held.
 
         In check mode nothing is created: an existing lock file is held shared, else none is taken.
         """
-        return self._lock.held(self)
+        return self._lock.held(self, label)
+
+    def stale_holder(self):
+        """While the lock is held: the run that died holding it before (``{pid, host, phase, since}``), once; else None."""
+        return self._lock.claim_stale()
 
     def _lock_path(self):
         """Path of the lock file."""
@@ -218,10 +229,12 @@ class DirectoryTarget:
         base = os.path.join(self.root, BOOKKEEPING, "snapshots")
         return [name for name in _entries(base, dirs=True) if _SNAPSHOT_ID.match(name)]
 
-    def snapshot(self, idents=None):
+    def snapshot(self, idents=None, label=None):
         """Store the exact bytes of every managed object file (or of ``idents``); returns the id.
 
         With ``idents`` the snapshot covers exactly those paths, managed or not, present or not.
+        ``label`` names the phase taking it (with this process and host, in the manifest): a
+        labelled snapshot that outlives its run is a leftover of an interrupted run (``leftovers``).
         In check mode nothing is written and the id is None.
         """
         if self.check_mode:
@@ -231,7 +244,7 @@ class DirectoryTarget:
         base = os.path.join(self._ensure_bookkeeping(), "snapshots")
         staging = os.path.join(base, "." + snap_id)
         try:
-            self._write_snapshot(staging, snap_id, files, selected)
+            self._write_snapshot(staging, snap_id, files, selected, label)
             os.rename(staging, os.path.join(base, snap_id))
         except OSError as exc:
             shutil.rmtree(staging, ignore_errors=True)
@@ -255,7 +268,7 @@ class DirectoryTarget:
         return files, selected
 
     @staticmethod
-    def _write_snapshot(staging, snap_id, files, selected):
+    def _write_snapshot(staging, snap_id, files, selected, label=None):
         """Write the files and the manifest into a staging directory."""
         os.makedirs(os.path.join(staging, "files"))
         digests = {}
@@ -265,8 +278,9 @@ class DirectoryTarget:
             with open(path, "wb") as handle:
                 handle.write(raw)
             digests[rel] = hashlib.sha256(raw).hexdigest()
-        manifest = {"id": snap_id, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                    "files": digests, "selected": selected}
+        run = run_record(label)
+        manifest = {"id": snap_id, "created": run["since"], "files": digests, "selected": selected,
+                    "label": label, "pid": run["pid"], "host": run["host"]}
         with open(os.path.join(staging, _MANIFEST), "w", encoding="utf-8") as handle:
             json.dump(manifest, handle, indent=2, sort_keys=True)
             handle.write("\n")
@@ -347,6 +361,57 @@ class DirectoryTarget:
         shutil.rmtree(base)
         return True
 
+    # -- what an interrupted run leaves behind ---------------------------------------------
+
+    def snapshot_record(self, snap_id):
+        """``{id, label, created, pid, host}`` of a stored snapshot (``label`` None: not taken by a phase)."""
+        base = self._snapshot_dir(snap_id)
+        try:
+            with open(os.path.join(base, _MANIFEST), encoding="utf-8") as handle:
+                manifest = json.load(handle)
+            return dict({key: manifest.get(key) for key in ("label", "created", "pid", "host")}, id=snap_id)
+        except (OSError, ValueError, AttributeError) as exc:
+            raise TargetError("%s: unreadable snapshot: %s" % (base, exc)) from exc
+
+    def leftovers(self):
+        """The snapshots a phase took and never discarded (its run died, or even its rollback failed), oldest first.
+
+        Only phases label their snapshots: one taken on request (``policy_apply state=snapshot``) is the caller's to
+        restore or discard, and is never a leftover.
+        """
+        records = [self.snapshot_record(snap_id) for snap_id in self.snapshots()]
+        return [record for record in records if record["label"]]
+
+    def debris(self):
+        """Absolute paths of what a write cut short leaves: snapshot staging directories and our temp files."""
+        found = []
+        base = os.path.join(self.root, BOOKKEEPING, "snapshots")
+        found += [os.path.join(base, name) for name in _dot_entries(base, dirs=True) if _SNAPSHOT_ID.match(name[1:])]
+        for group in _entries(self.root, dirs=True):
+            for kind in _entries(os.path.join(self.root, group), dirs=True):
+                for scope in _entries(os.path.join(self.root, group, kind), dirs=True):
+                    directory = os.path.join(self.root, group, kind, scope)
+                    found += [os.path.join(directory, name) for name in _dot_entries(directory, dirs=False) if _TEMP_FILE.match(name)]
+        return found
+
+    def clean_debris(self):
+        """Remove ``debris()`` and the object directories that leaves empty; returns the paths removed (none in check mode)."""
+        if self.check_mode:
+            return []
+        found = self.debris()
+        for path in found:
+            try:
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+                else:
+                    os.unlink(path)
+                    self._prune_dirs(os.path.dirname(path), self.root)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise TargetError("%s: cannot remove what an interrupted run left: %s" % (path, exc.strerror or exc)) from exc
+        return found
+
 
 def _entries(directory, dirs):
     """Sorted names of the non-dot directories (or files) in ``directory``; none if it is absent."""
@@ -359,6 +424,18 @@ def _entries(directory, dirs):
     except OSError as exc:
         raise TargetError("%s: cannot list: %s" % (directory, exc.strerror or exc)) from exc
     return sorted(names)
+
+
+def _dot_entries(directory, dirs):
+    """Sorted names of the dot-directories (or dot-files) in ``directory``; none if it is absent."""
+    try:
+        with os.scandir(directory) as listing:
+            return sorted(entry.name for entry in listing
+                          if entry.name.startswith(".") and (entry.is_dir(follow_symlinks=False) if dirs else entry.is_file(follow_symlinks=False)))
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        raise TargetError("%s: cannot list: %s" % (directory, exc.strerror or exc)) from exc
 
 
 def _read_bytes(path):

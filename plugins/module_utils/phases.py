@@ -5,6 +5,9 @@ cluster: the intent, the flow tables and the flow logs are read once, and each p
 its own guarantees. deploy and enforce plan, prove (enforce's gate), snapshot, apply and, if
 anything fails, restore the target exactly as it was before that phase; remediate stages or
 accepts its proposals the same way (``remediation.py``). A failed phase stops the ones after it.
+Before a phase reads or writes the policies, it recovers from a run that died mid-phase
+(``apply.recover``: restore to before the interrupted phase, warn "interrupted run of <phase>
+found ..."); identify and analyze read no policy, so they need not.
 
 Each phase's result is a dict with ``changed``, ``msg`` (the one line a run shows),
 ``warnings`` and, where the phase writes, ``diff``; a failed phase has ``failed`` and ``msg``.
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.zerotrust.microseg.plugins.module_utils.apply import apply_with_rollback
+from ansible_collections.zerotrust.microseg.plugins.module_utils.apply import apply_with_rollback, recover
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import GateRefused, MicrosegError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import merge_flows
 from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import declared_flows, make_plan, observed_flows
@@ -60,6 +63,7 @@ class ClusterRun:
         self.remediate_apply = remediate_apply
         self._declared = None
         self._observed = None
+        self._recovered = []   # the current phase's recovery warnings, kept when the phase then fails
 
     @property
     def declared(self):
@@ -80,13 +84,15 @@ class ClusterRun:
         for phase in PHASES:
             if phase not in phases:
                 continue
+            self._recovered = []
             try:
                 results[phase] = getattr(self, phase)() if phase not in APPLY_PHASES else self.apply(phase)
             except GateRefused as err:
                 results[phase] = dict(failed=True, changed=False, msg="%s failed on %s and was rolled back: %s" % (phase, self.host, err),
-                                      denied=err.denied)
+                                      denied=err.denied, warnings=list(self._recovered))
             except MicrosegError as err:
-                results[phase] = dict(failed=True, changed=False, msg="%s failed on %s and was rolled back: %s" % (phase, self.host, err))
+                results[phase] = dict(failed=True, changed=False, msg="%s failed on %s and was rolled back: %s" % (phase, self.host, err),
+                                      warnings=list(self._recovered))
             if results[phase].get("failed"):
                 break
         return results
@@ -113,7 +119,8 @@ class ClusterRun:
         plan = make_plan(self.intent, phase, self.tiers, flows=self.declared)
         proven = None
         target = self.target
-        with target.lock():
+        with target.lock(phase):
+            self._recovered = recover(target)   # before the gate reads the live set
             if phase == "enforce" and self.gate:
                 observed, _logs = self.observed()
                 live = target.list()
@@ -123,14 +130,15 @@ class ClusterRun:
                                           identity_labels=self.intent.identity_labels)
                 refuse_denied(verdicts)
                 proven = len(verdicts)
-            result = apply_with_rollback(target, plan.objects, plan.scope, keep_enforced=phase == "deploy" and self.keep_enforced)
-        return dict(changed=result.changed, msg=apply_summary(phase, plan, result, proven), warnings=list(plan.warnings),
+            result = apply_with_rollback(target, plan.objects, plan.scope, keep_enforced=phase == "deploy" and self.keep_enforced, label=phase)
+        warnings = list(dict.fromkeys(self._recovered + result.warnings + list(plan.warnings)))
+        return dict(changed=result.changed, msg=apply_summary(phase, plan, result, proven), warnings=warnings,
                     created=result.created, updated=result.updated, deleted=result.deleted, kept=result.kept, unchanged=result.unchanged,
                     tiers=plan.tiers, objects=len(plan.objects), diff=result.diff)
 
     def remediate(self):
         from ansible_collections.zerotrust.microseg.plugins.module_utils.remediation import remediate
         path = os.path.join(self.report_dir, self.host, "remediation.json")
-        result = remediate(self.intent, self.target, path, self.host, apply=self.remediate_apply, gate=self.gate)
+        result = remediate(self.intent, self.target, path, self.host, apply=self.remediate_apply, gate=self.gate, recovered=self._recovered)
         result["msg"] = result.pop("summary")
         return result

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime
 
-from ansible_collections.zerotrust.microseg.plugins.module_utils.apply import apply_objects, apply_with_rollback
+from ansible_collections.zerotrust.microseg.plugins.module_utils.apply import apply_objects, apply_with_rollback, recover
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.evaluate import (
     PolicySet, namespaces_from_objects, workloads_from_objects)
@@ -259,22 +259,29 @@ def _read_table(path):
         raise InputError("cannot read the remediated flow table: %s" % (err.strerror or err), source=path) from None
 
 
-def remediate(intent, target, report_path, cluster, apply=False, gate=True):
+def remediate(intent, target, report_path, cluster, apply=False, gate=True, recovered=None):
     """The remediate phase on one target: assess, then stage the proposals or (``apply``) accept them.
 
     Returns the module result: ``changed``, ``path``, ``report``, ``summary``, ``staged``, ``accepted``, ``created``,
-    ``updated``, ``deleted``, ``diff`` and ``warnings``. In check mode nothing is written.
+    ``updated``, ``deleted``, ``diff`` and ``warnings``. In check mode nothing is written. First of all, under the
+    lock, the target is recovered from a run that died mid-phase (``apply.recover``); its warnings are also appended
+    to ``recovered`` (a list) when given, so that a caller can show them even if the phase then fails.
     """
     logs = []
     observed = observed_flows(intent, logs, denied=True)   # after enforce, new traffic shows as dropped: judge the attempts
     declared = declared_flows(intent)
     warnings = skipped_warnings(logs)
     prior = [flow.notation(intent.identity_labels) for flow in remediated_flows(intent)]
-    with target.lock():
+    with target.lock("remediate"):
+        found = recover(target)   # before the live set is judged
+        if recovered is not None:
+            recovered.extend(found)
+        warnings = found + warnings
         fix = Remediation(intent, target.list(), declared, observed, record_counts(logs))
         warnings += fix.warnings
         if apply:
             applied, table_diff, accepted = _accept(intent, target, fix, cluster, gate)
+            warnings += [warning for warning in applied.warnings if warning not in warnings]
             report = fix.after_apply()
             staged = []
         else:
@@ -315,7 +322,7 @@ def _accept(intent, target, fix, cluster, gate):
     def write_table():
         if fix.rows and not target.check_mode:
             replace_text(table, new_text)
-    applied = apply_with_rollback(target, fix.plan.objects, fix.plan.scope + [PROPOSAL_SCOPE], then=write_table)
+    applied = apply_with_rollback(target, fix.plan.objects, fix.plan.scope + [PROPOSAL_SCOPE], then=write_table, label="remediate")
     table_diff = dict(before=current, after=new_text, before_header=table, after_header=table) if fix.rows else None
     return applied, table_diff, [flow.notation(fix.identity) for flow in fix.rows]
 

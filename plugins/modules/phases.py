@@ -16,6 +16,10 @@ description:
     C(--tags) / C(--skip-tags) select in one call (O(phases=selected), O(report=false)), then each role reports its phase from
     that call's results, so a cluster costs one module process per run, not one per step.
   - Check mode writes nothing and, with C(--diff), returns each phase's per-object diffs.
+  - Before deploy, enforce or remediate reads or writes the policies, it recovers from a run whose controller died in the
+    middle of a phase (its snapshot or its name in the lock left behind) - the lock is taken over, the target restored to
+    before the interrupted phase and the leftovers discarded - and warns C(interrupted run of <phase> found ...). In check
+    mode it only warns.
 author: zerotrust.microseg developers (@zerotrust)
 extends_documentation_fragment:
   - zerotrust.microseg.attributes

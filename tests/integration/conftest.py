@@ -23,12 +23,18 @@ class Run:
         self.ok, self.changed, self.unreachable, self.failed, self.skipped, self.rescued = (int(g) for g in recap.groups()) if recap else (None,) * 6
 
 
-def run_playbook(inventory, *args, playbook=PLAYBOOK, env=None):
+def playbook_command(inventory, *args, playbook=PLAYBOOK, env=None):
+    """``(argv, environment)`` of an ansible-playbook run on ``inventory``."""
     environment = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
                        ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, "collections"), ANSIBLE_DEPRECATION_WARNINGS="0",
                        PATH=BIN + os.pathsep + os.environ.get("PATH", ""))
     environment.update(env or {})
     cmd = [os.path.join(BIN, "ansible-playbook"), "-i", os.path.join(inventory, "hosts.yml"), playbook] + list(args)
+    return cmd, environment
+
+
+def run_playbook(inventory, *args, playbook=PLAYBOOK, env=None):
+    cmd, environment = playbook_command(inventory, *args, playbook=playbook, env=env)
     return Run(subprocess.run(cmd, capture_output=True, text=True, cwd=inventory, env=environment, check=False))
 
 
@@ -48,10 +54,14 @@ def policy_tree(root):
     return {k: v for k, v in tree(root).items() if not k.startswith(".microseg" + os.sep)}
 
 
-@pytest.fixture
-def lab(tmp_path):
-    """A private copy of the lab inventory (its cluster/ holds only workloads)."""
-    dest = tmp_path / "lab"
+def copy_lab(dest):
+    """A copy of the lab inventory at ``dest`` without what runs wrote (its cluster/ holds only workloads)."""
     shutil.copytree(LAB, dest, ignore=shutil.ignore_patterns("projectcalico.org", "networking.k8s.io", "policy.networking.k8s.io",
                                                              ".microseg", "reports"))
     return str(dest)
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A private copy of the lab inventory (its cluster/ holds only workloads)."""
+    return copy_lab(tmp_path / "lab")
