@@ -7,10 +7,9 @@ font or image from elsewhere, so it opens from a file on an air-gapped laptop.
 from __future__ import annotations
 
 import html
-import json
 import os
 
-from ansible_collections.zerotrust.microseg.plugins.module_utils.files import write_if_changed
+from ansible_collections.zerotrust.microseg.plugins.module_utils.files import json_text, write_if_changed
 
 STATUSES = ("changed", "unchanged", "rolled_back", "untouched")
 _COLOURS = {"changed": "#1f6feb", "unchanged": "#57606a", "rolled_back": "#cf222e", "untouched": "#9a6700"}
@@ -68,7 +67,7 @@ def render_html(summary, title="zerotrust.microseg fleet"):
 def write_summary(report_dir, summary, check_mode=False):
     """Write fleet.json and fleet.html under ``report_dir`` (only what changed; nothing in check mode)."""
     paths = (os.path.join(report_dir, "fleet.json"), os.path.join(report_dir, "fleet.html"))
-    texts = (json.dumps(summary, indent=2, sort_keys=True) + "\n", render_html(summary))
+    texts = (json_text(summary), render_html(summary))
     changed = False
     for path, text in zip(paths, texts):
         changed = write_if_changed(path, text, check_mode)[0] or changed

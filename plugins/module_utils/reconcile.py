@@ -102,8 +102,7 @@ def with_skipped(report, logs):
 
 def write_report(path, report, check_mode=False):
     """Write ``report`` as JSON at ``path`` only if it differs; returns (changed, before_text, after_text)."""
-    import json
-    from ansible_collections.zerotrust.microseg.plugins.module_utils.files import write_if_changed
-    after = json.dumps(report, indent=2, sort_keys=True) + "\n"
+    from ansible_collections.zerotrust.microseg.plugins.module_utils.files import json_text, write_if_changed
+    after = json_text(report)
     changed, before = write_if_changed(path, after, check_mode)
     return changed, before, after
