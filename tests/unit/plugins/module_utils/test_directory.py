@@ -374,3 +374,19 @@ def test_restore_skips_unreadable_files_it_does_not_own(target, tmp_path):
     broken = _write(str(tmp_path), "projectcalico.org/NetworkPolicy/hipstershop/broken.yaml", "a: [\n")
     target.restore(snap)
     assert os.path.isfile(broken)
+
+
+def test_repeated_listings_give_independent_copies_and_see_changed_files(target, tmp_path):
+    obj = _policy("frontend", order=10)
+    target.put(obj)
+    first = target.list()[identity(obj)]
+    first["spec"]["order"] = 99             # a caller changing what it got changes nothing for the next one
+    first["metadata"]["labels"]["x"] = "y"
+    assert target.list()[identity(obj)] == obj
+    assert target.get(identity(obj)) == obj
+    changed = _policy("frontend", order=20)
+    _write(str(tmp_path), "projectcalico.org/NetworkPolicy/hipstershop/frontend.yaml", dump(changed))   # written by someone else
+    assert target.list()[identity(obj)] == changed
+    _write(str(tmp_path), "projectcalico.org/NetworkPolicy/hipstershop/frontend.yaml", "kind: [\n")
+    with pytest.raises(InputError):
+        target.list()
