@@ -6,11 +6,13 @@ two fresh namespaces (or is cluster-scoped and named after the run), prune scope
 label, and everything is deleted afterwards. Tests that need fault injection or the fake's request
 log are skipped there (``needs_fake``).
 """
+import glob
 import json
 import os
 import secrets
 
 import pytest
+import yaml
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.cluster import MANAGED_KINDS, ClusterTarget
 from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import MANAGED_BY, SERVER_METADATA, TIER_LABEL, identity
@@ -147,3 +149,15 @@ class Cluster:
         target = ClusterTarget(kubeconfig=self.kubeconfig, state_dir=self.state_dir)
         group = obj["apiVersion"].split("/")[0]
         return target.get((group, obj["kind"], meta.get("namespace", ""), meta["name"]))
+
+
+def on_cluster(lab, kube):
+    """Seed the lab's workloads into the fake and point the lab's inventory at it (the cluster target)."""
+    for path in sorted(glob.glob(os.path.join(lab, "cluster", "**", "*.yaml"), recursive=True)):
+        with open(path, encoding="utf-8") as handle:
+            kube.fake.seed(yaml.safe_load(handle))
+    variables = os.path.join(lab, "group_vars", "lab.yml")
+    with open(variables, encoding="utf-8") as handle:
+        text = handle.read().replace("microseg_target: directory", "microseg_target: cluster\nmicroseg_kubeconfig: %s" % kube.kubeconfig)
+    with open(variables, "w", encoding="utf-8") as handle:
+        handle.write(text)

@@ -18,7 +18,7 @@ import ansible_runner
 import pytest
 import yaml
 
-from conftest import BIN, REPO
+from conftest import BIN, REPO, tree
 
 GENERATED = ("projectcalico.org", "networking.k8s.io", "policy.networking.k8s.io", ".microseg", "reports")
 
@@ -145,16 +145,6 @@ def stdout(result):
 
 def changed(result):
     return sum(result.stats["changed"].values())
-
-
-def tree(root):
-    found = {}
-    for base, _dirs, files in os.walk(root):
-        for name in files:
-            path = os.path.join(base, name)
-            with open(path, "rb") as handle:
-                found[os.path.relpath(path, root)] = handle.read()
-    return found
 
 
 # the project is this repository (playbooks/site.yml), or a team's own repository whose playbook

@@ -1,13 +1,11 @@
 """The cluster target end to end with the official client: a FakeKube per test, or MICROSEG_TEST_KUBECONFIG's cluster."""
 import copy
-import glob
 import os
 
 import pytest
-import yaml
 
 from conftest import run_playbook
-from kube_cluster import Cluster, needs_fake
+from kube_cluster import Cluster, needs_fake, on_cluster
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.apply import apply_objects
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import TargetError
@@ -280,14 +278,7 @@ def test_an_unreachable_server_is_reported_plainly(tmp_path):
 def test_site_playbook_on_the_cluster_target_then_a_rerun_changes_nothing(lab, tmp_path):
     kube = Cluster(tmp_path / "kube")
     try:
-        for path in sorted(glob.glob(os.path.join(lab, "cluster", "**", "*.yaml"), recursive=True)):
-            with open(path, encoding="utf-8") as handle:
-                kube.fake.seed(yaml.safe_load(handle))
-        variables = os.path.join(lab, "group_vars", "lab.yml")
-        with open(variables, encoding="utf-8") as handle:
-            text = handle.read().replace("microseg_target: directory", "microseg_target: cluster\nmicroseg_kubeconfig: %s" % kube.kubeconfig)
-        with open(variables, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        on_cluster(lab, kube)
         env = {"HOME": str(tmp_path / "home")}
         first = run_playbook(lab, env=env)
         assert first.rc == 0, first.out
@@ -314,14 +305,7 @@ def test_site_playbook_on_the_cluster_target_then_a_rerun_changes_nothing(lab, t
 def test_remediate_stages_on_the_cluster_then_accepts_and_removes_the_staged_policies(lab, tmp_path):
     kube = Cluster(tmp_path / "kube")
     try:
-        for path in sorted(glob.glob(os.path.join(lab, "cluster", "**", "*.yaml"), recursive=True)):
-            with open(path, encoding="utf-8") as handle:
-                kube.fake.seed(yaml.safe_load(handle))
-        variables = os.path.join(lab, "group_vars", "lab.yml")
-        with open(variables, encoding="utf-8") as handle:
-            text = handle.read().replace("microseg_target: directory", "microseg_target: cluster\nmicroseg_kubeconfig: %s" % kube.kubeconfig)
-        with open(variables, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        on_cluster(lab, kube)
         env = {"HOME": str(tmp_path / "home")}
         assert run_playbook(lab, "--tags", "identify,analyze,deploy,enforce", env=env).rc == 0
         with open(os.path.join(lab, "flows", "observed.md"), "a", encoding="utf-8") as handle:

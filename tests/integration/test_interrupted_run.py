@@ -9,10 +9,9 @@ import signal
 import subprocess
 import time
 
-import yaml
 
 from conftest import copy_lab, playbook_command, policy_tree, run_playbook, tree
-from kube_cluster import Cluster, needs_fake
+from kube_cluster import Cluster, needs_fake, on_cluster
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import MANAGED_BY, SERVER_METADATA
 
@@ -174,18 +173,6 @@ def test_a_deploy_killed_mid_apply_on_the_directory_is_recovered_and_equals_a_cl
 
 
 # -- cluster target (the fake API server) -----------------------------------------------------------------------------
-
-def on_cluster(lab, kube):
-    """Seed the lab's workloads into the fake and point the lab's inventory at it."""
-    for path in sorted(glob.glob(os.path.join(lab, "cluster", "**", "*.yaml"), recursive=True)):
-        with open(path, encoding="utf-8") as handle:
-            kube.fake.seed(yaml.safe_load(handle))
-    variables = os.path.join(lab, "group_vars", "lab.yml")
-    with open(variables, encoding="utf-8") as handle:
-        text = handle.read().replace("microseg_target: directory", "microseg_target: cluster\nmicroseg_kubeconfig: %s" % kube.kubeconfig)
-    with open(variables, "w", encoding="utf-8") as handle:
-        handle.write(text)
-
 
 def stored(kube):
     """Our objects as the fake stores them, without what the server owns."""
