@@ -122,6 +122,18 @@ def workload_value(name, aggregated):
     return "" if name in ("", "-") else name
 
 
+class Converter:
+    """What the format converters (``hubble.py``, ``calico.py``, ``goldmane.py``) share: the endpoint index, whether denied
+    and dropped records count as observed attempts (remediate's ``take_denied``), and a memo of resolved endpoints."""
+
+    name = ""
+
+    def __init__(self, endpoints, take_denied=False):
+        self.endpoints = endpoints
+        self.take_denied = take_denied
+        self.memo = {}
+
+
 class Endpoints:
     """Endpoint resolution with memory: each distinct endpoint is worked out once and gets a small id."""
 

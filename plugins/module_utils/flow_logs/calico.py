@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.aggregate import (
-    DENIED, HOST, INVALID, NO_PORT, PROTOCOLS, UNKNOWN, label_pairs, missing, port_number, protocol_name, workload_value)
+    Converter, DENIED, HOST, INVALID, NO_PORT, PROTOCOLS, UNKNOWN, label_pairs, missing, port_number, protocol_name, workload_value)
 
 _SOURCE = ("source_namespace", "source_labels", "source_name_aggr", "source_name", "source_ip")
 _DESTINATION = ("dest_namespace", "dest_labels", "dest_name_aggr", "dest_name", "dest_ip")
@@ -12,15 +12,11 @@ _DOCUMENT = dict({field: None for field in _SOURCE + _DESTINATION},
 FIELDS = dict(_DOCUMENT, _source=_DOCUMENT)
 
 
-class Calico:
+class Calico(Converter):
     """Calico Enterprise / Cloud flow logs (felix ``flowlog.JSONOutput``)."""
 
     name = "calico"
 
-    def __init__(self, endpoints, take_denied=False):
-        self.endpoints = endpoints
-        self.take_denied = take_denied   # denied flows count as observed attempts (remediate)
-        self.memo = {}
 
     def convert(self, record):
         """A record -> (source id, destination id, protocol, port) or a skip reason."""

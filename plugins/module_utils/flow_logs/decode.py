@@ -41,11 +41,20 @@ def _typed(name, fields):
     return TypedDict(name, hints, total=False)
 
 
-def standard_decode(line):
-    """``bytes -> dict`` with the standard library's C scanner: one JSON object and nothing after it, else REFUSED."""
+def scan(line):
+    """``bytes ->`` the one JSON value the line holds, with the standard library's C scanner; ValueError or StopIteration
+    when it holds anything else (json.loads then says what, and takes a byte order mark or leading spaces)."""
     text = line.decode()
-    record, end = _SCAN(text, 0)
-    if record.__class__ is not dict or (end != len(text) and text[end:].strip()):
+    value, end = _SCAN(text, 0)
+    if end != len(text) and text[end:].strip():
+        raise ValueError("more than one JSON value")
+    return value
+
+
+def standard_decode(line):
+    """``bytes -> dict``: one JSON object and nothing after it, else REFUSED."""
+    record = scan(line)
+    if record.__class__ is not dict:
         raise ValueError("not one JSON object")
     return record
 

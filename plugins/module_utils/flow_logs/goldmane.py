@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.aggregate import (
-    DENIED, HOST, NO_ADDRESS, NO_PORT, PROTOCOLS, UNKNOWN, label_pairs, missing, not_object, port_number, protocol_name,
+    Converter, DENIED, HOST, NO_ADDRESS, NO_PORT, PROTOCOLS, UNKNOWN, label_pairs, missing, not_object, port_number, protocol_name,
     workload_value)
 
 _TYPES = {1: "wep", 2: "hep", 3: "ns", 4: "net", "WorkloadEndpoint": "wep", "HostEndpoint": "hep", "NetworkSet": "ns", "Network": "net"}
@@ -20,15 +20,11 @@ FIELDS = dict(_FLOW, flow=_FLOW, source_name=None, source_namespace=None, dest_n
               action=None)
 
 
-class Goldmane:
+class Goldmane(Converter):
     """Calico OSS Goldmane flows (``goldmane/proto/api.proto``) and Whisker ``FlowResponse`` objects."""
 
     name = "goldmane"
 
-    def __init__(self, endpoints, take_denied=False):
-        self.endpoints = endpoints
-        self.take_denied = take_denied   # denied flows count as observed attempts (remediate)
-        self.memo = {}
 
     def convert(self, record):
         """A record -> (source id, destination id, protocol, port) or a skip reason."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.aggregate import (
-    DENIED, HOST, NO_PORT, NOT_A_FLOW, REPLY, SERVICE, SOCKET, UNKNOWN, missing, not_object, port_number, workload_value)
+    Converter, DENIED, HOST, NO_PORT, NOT_A_FLOW, REPLY, SERVICE, SOCKET, UNKNOWN, missing, not_object, port_number, workload_value)
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.decode import KEEP_TEXT, UNDECODED
 
 _IGNORED_LABEL_PREFIXES = ("io.kubernetes.", "io.cilium.")
@@ -24,15 +24,13 @@ _FLOW = {"source": _ENDPOINT, "destination": _ENDPOINT, "is_reply": None, "isRep
 FIELDS = dict(_FLOW, flow=_FLOW, **{event: None for event in EVENTS})
 
 
-class Hubble:
+class Hubble(Converter):
     """Cilium Hubble flows (``flow.proto``, JSON with proto or camelCase names)."""
 
     name = "hubble"
 
     def __init__(self, endpoints, take_denied=False):
-        self.endpoints = endpoints
-        self.take_denied = take_denied   # dropped flows count as observed attempts (remediate)
-        self.memo = {}
+        super().__init__(endpoints, take_denied)
         self.pods = {}
         self.texts = {}
 

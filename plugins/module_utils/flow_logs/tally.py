@@ -16,13 +16,12 @@ from dataclasses import astuple
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import Endpoint, Flow
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.aggregate import (
     CUT, NO_TIME, NOT_A_FLOW, NOT_A_RECORD, NOT_JSON, UNDETECTED, WINDOW, Endpoints, RecordError, json_type, type_problem)
-from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.decode import REFUSED
+from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.decode import REFUSED, scan
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.formats import CONVERTERS, decoder, detect_format, undetected
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs.hubble import EVENTS
 
 KEPT = 100   # skipped lines a tally names one by one; malformed_total counts them all
 DOCUMENT = "document"   # feed(): the first line only begins a (pretty-printed) JSON document
-_SCAN = json.JSONDecoder().scan_once
 
 
 def json_problem(err):
@@ -147,10 +146,7 @@ class Tally:
     def careful(self, line, number):
         """One line with the standard library: skipped and named when it holds no flow record. DOCUMENT: see ``feed``."""
         try:
-            text = line.decode()
-            record, end = _SCAN(text, 0)   # the C scanner; json.loads (BOM, surrounding spaces, messages) only if that fails
-            if end != len(text) and text[end:].strip():
-                record = json.loads(line)
+            record = scan(line)   # the C scanner; json.loads (BOM, leading spaces, the message) only if that fails
         except (StopIteration, ValueError):
             try:
                 record = json.loads(line)
