@@ -17,7 +17,6 @@ class Calico(Converter):
 
     name = "calico"
 
-
     def convert(self, record):
         """A record -> (source id, destination id, protocol, port) or a skip reason."""
         hit = record.get("_source")

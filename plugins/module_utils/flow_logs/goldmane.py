@@ -25,7 +25,6 @@ class Goldmane(Converter):
 
     name = "goldmane"
 
-
     def convert(self, record):
         """A record -> (source id, destination id, protocol, port) or a skip reason."""
         prefix = ""
