@@ -127,6 +127,11 @@ def snapshot_dirs(cluster):
     return sorted(name for name in os.listdir(base) if not name.startswith(".")) if os.path.isdir(base) else []
 
 
+def policy_files_written(cluster, initial):
+    """The policy files written since ``initial``: not our temp files (``.<name>...``), which a kill may cut short too."""
+    return {rel for rel in set(policy_tree(cluster)) - set(initial) if not os.path.basename(rel).startswith(".")}
+
+
 def test_a_deploy_killed_mid_apply_on_the_directory_is_recovered_and_equals_a_clean_deploy(lab, tmp_path):
     clean = copy_lab(tmp_path / "clean")
     assert run_playbook(clean, "--tags", "deploy").rc == 0
@@ -137,12 +142,10 @@ def test_a_deploy_killed_mid_apply_on_the_directory_is_recovered_and_equals_a_cl
     assert policies >= 30
 
     proc = start(lab, "--tags", "deploy", env=SLOW)
-    wait_until(lambda: snapshot_dirs(cluster) and len(set(policy_tree(cluster)) - set(initial)) >= 5, proc,
-               "snapshot and five policy files")
+    wait_until(lambda: snapshot_dirs(cluster) and len(policy_files_written(cluster, initial)) >= 5, proc, "snapshot and five policy files")
     kill(proc)
 
-    half = policy_tree(cluster)
-    written = {rel for rel in set(half) - set(initial) if not os.path.basename(rel).startswith(".")}   # a temp file may be cut short too
+    written = policy_files_written(cluster, initial)
     assert 5 <= len(written) < policies, "the kill must leave the deploy half-written"
     [snap_id] = snapshot_dirs(cluster)
     with open(os.path.join(cluster, ".microseg", "snapshots", snap_id, "manifest.json"), encoding="utf-8") as handle:
