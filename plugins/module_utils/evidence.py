@@ -22,12 +22,13 @@ import html
 import json
 import os
 
+from ansible_collections.zerotrust.microseg.plugins.module_utils import service_graph
 from ansible_collections.zerotrust.microseg.plugins.module_utils.evaluate import namespaces_from_objects, workloads_from_objects
 from ansible_collections.zerotrust.microseg.plugins.module_utils.files import json_text, read_text, write_if_changed
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import merge_flows
 from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import PCI_LABEL
 from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import make_plan
-from ansible_collections.zerotrust.microseg.plugins.module_utils.reconcile import FlowIndex, reconcile
+from ansible_collections.zerotrust.microseg.plugins.module_utils.reconcile import coverage, reconcile
 from ansible_collections.zerotrust.microseg.plugins.module_utils.remediation import PolicyView, assess, record_counts
 from ansible_collections.zerotrust.microseg.plugins.module_utils.verdicts import future_state
 from ansible_collections.zerotrust.microseg.plugins.module_utils.workloads import identify
@@ -39,7 +40,7 @@ _DIRECTIONS = (("Ingress", "ingress"), ("Egress", "egress"))
 _OBJECT_KINDS = {"KubernetesNetworkPolicy": ("NetworkPolicy",)}
 
 
-def build(intent, live, phase, declared, observed, logs=None, gate=None, reconciled=None):
+def build(intent, live, phase, declared, observed, logs=None, gate=None, reconciled=None, covered=None, failed=None):
     """The report document of one cluster after ``phase``.
 
     ``live``: identity -> object as the target lists it after the phase (policies and workloads);
@@ -47,9 +48,16 @@ def build(intent, live, phase, declared, observed, logs=None, gate=None, reconci
     (``plan.observed_flows``: tables and flow logs, what worked, CONTRACT §5; a caller may pass the dropped attempts too,
     ``denied=True``, as remediate judges them); ``reconciled``: the observed flows analyze reconciles (what worked; ``observed`` when None);
     ``logs``: the flow logs read with ``observed``, for rule hits; ``gate``: the enforce gate's outcome
-    (``{"proven": n}``, ``{"refused": [...]}`` or ``{"disabled": true}``), None when the phase has no gate.
+    (``{"proven": n}``, ``{"refused": [...]}`` or ``{"disabled": true}``), None when the phase has no gate;
+    ``covered``: ``reconcile.coverage(declared, observed)`` when the caller has it; ``failed``: the message of a phase that
+    failed and was rolled back (``live`` is then the restored target).
     """
     identity = intent.identity_labels
+    covered = covered or coverage(declared, observed)
+    if reconciled is None or reconciled is observed:
+        reconciliation = reconcile(declared, observed, identity, covered)
+    else:
+        reconciliation = reconcile(declared, reconciled, identity)
     scope = identify(intent, live, declared)
     workloads = workloads_from_objects(live.values())
     namespaces = namespaces_from_objects(live.values())
@@ -58,12 +66,13 @@ def build(intent, live, phase, declared, observed, logs=None, gate=None, reconci
     at_enforce = PolicyView(intent, future_state(live, enforced.objects, enforced.tiers), workloads, namespaces)
     document = {
         "phase": phase,
+        "failed": failed,
         "apps": scope["apps"],
         "tenants": [{"name": t.name, "namespaces": list(t.namespaces), "pci": bool(t.pci)} for t in intent.tenants],
+        "reconciliation": reconciliation,
         "namespaces": scope["namespaces"],
-        "reconciliation": reconcile(declared, observed if reconciled is None else reconciled, identity),
         "gate": gate,
-        "flows": flow_entries(declared, observed, now, at_enforce, identity),
+        "flows": flow_entries(declared, observed, now, at_enforce, covered),
         "pci": {"workloads": pci_workloads(intent, scope["namespaces"])},
     }
     hits = None
@@ -73,22 +82,17 @@ def build(intent, live, phase, declared, observed, logs=None, gate=None, reconci
     return document
 
 
-def flow_entries(declared, observed, now, at_enforce, identity_labels):
+def flow_entries(declared, observed, now, at_enforce, covered):
     """Every declared or observed flow, sorted, with whether it is declared (or covered by a declared flow), observed (or
-    confirmed by an observed one), and its verdicts now and at enforce."""
-    index = FlowIndex(declared)
-    declared_set, observed_set, confirmed, covered = set(declared), set(observed), set(), set()
-    for flow in observed:
-        matches = index.covering(flow)
-        if matches:
-            covered.add(flow)
-            confirmed.update(matches)
+    confirmed by an observed one), and its verdicts now and at enforce. ``covered``: ``coverage(declared, observed)``."""
+    confirmed, matched = covered
+    declared_set, observed_set = set(declared), set(observed)
     entries = []
     for flow in merge_flows(list(declared) + list(observed)):
-        entry = flow.notation(identity_labels)
-        entry.update(declared=flow in declared_set or flow in covered, observed=flow in observed_set or flow in confirmed,
-                     now=now.verdict(flow)["verdict"], at_enforce=at_enforce.verdict(flow)["verdict"])
-        entries.append(entry)
+        verdict = now.verdict(flow)
+        entries.append({"source": verdict["source"], "destination": verdict["destination"], "port": verdict["port"],
+                        "declared": flow in declared_set or flow in matched, "observed": flow in observed_set or flow in confirmed,
+                        "now": verdict["verdict"], "at_enforce": at_enforce.verdict(flow)["verdict"]})
     return entries
 
 
@@ -198,7 +202,7 @@ _CSS = ("body{font-family:sans-serif;margin:2em;color:#1f2328}table{border-colla
         "td,th{padding:.3em .8em;border-bottom:1px solid #d0d7de;text-align:left;vertical-align:top}"
         ".v{color:#fff;border-radius:.8em;padding:.1em .6em}.allow{background:#1a7f37}.deny{background:#cf222e}"
         ".yes{font-weight:bold}.no{color:#57606a}.pci{color:#9a6700;font-weight:bold}code{font-size:.9em}"
-        "h2{border-bottom:1px solid #d0d7de;padding-bottom:.2em}")
+        "h2{border-bottom:1px solid #d0d7de;padding-bottom:.2em}.failed{color:#cf222e;font-weight:bold}pre{white-space:pre-wrap}")
 
 
 def _e(value):
@@ -220,8 +224,9 @@ def _table(headers, rows):
 
 
 def graph_section(document):
-    """The service graph of the flows goes here, between the summary and the flow table (not drawn yet: "")."""
-    return ""
+    """The service graph of the flows, between the summary and the flow table (``service_graph``: inline SVG drawn by
+    Graphviz, or a paragraph saying why not)."""
+    return service_graph.graph_section(document)
 
 
 def render_html(document, host):
@@ -234,6 +239,9 @@ def render_html(document, host):
            % (_e(title), _CSS), "<h1>%s</h1>\n" % _e(title)]
     out.append("<p>%d flow(s): %d declared, %d observed; %d denied now, %d denied at enforce.</p>\n" % (
         len(flows), sum(1 for f in flows if f["declared"]), sum(1 for f in flows if f["observed"]), denied_now, denied_enforce))
+    if document.get("failed"):
+        out.append('<p class="failed">%s failed and the cluster was restored to what it was before it:</p>\n<pre>%s</pre>\n'
+                   % (_e(document["phase"]), _e(document["failed"])))
     gate = document.get("gate")
     if gate:
         if gate.get("refused"):
@@ -302,7 +310,8 @@ def write(report_dir, host, document, check_mode=False, keep_phase=False):
     """Write ``<report_dir>/<host>/report.json`` and ``report.html`` where their text changes (nothing in check mode).
 
     ``keep_phase``: keep the report as it is when it differs from ``document`` only in ``phase`` and ``gate`` (for a run
-    that changed nothing). Returns ``(changed, paths, diff)``: the diff entries of the files that changed.
+    that changed nothing). Returns ``(changed, paths, diff)``: the diff of report.json when it changed (the page says the
+    same in markup).
     """
     paths = (os.path.join(report_dir, host, REPORT_JSON), os.path.join(report_dir, host, REPORT_HTML))
     if keep_phase and all(os.path.exists(path) for path in paths) and same_but_phase(read_text(paths[0]), document):
@@ -312,5 +321,6 @@ def write(report_dir, host, document, check_mode=False, keep_phase=False):
         written, before = write_if_changed(path, text, check_mode)
         if written:
             changed = True
-            diff.append(dict(before=before, after=text, before_header=path, after_header=path))
+            if path.endswith(REPORT_JSON):
+                diff.append(dict(before=before, after=text, before_header=path, after_header=path))
     return changed, list(paths), diff

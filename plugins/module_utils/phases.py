@@ -21,7 +21,7 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import G
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import merge_flows
 from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import declared_flows, make_plan, observed_flows
 from ansible_collections.zerotrust.microseg.plugins.module_utils.tags import PHASES
-from ansible_collections.zerotrust.microseg.plugins.module_utils.reconcile import reconcile, skipped_warnings, with_skipped, write_report
+from ansible_collections.zerotrust.microseg.plugins.module_utils.reconcile import coverage, reconcile, skipped_warnings, with_skipped, write_report
 from ansible_collections.zerotrust.microseg.plugins.module_utils.verdicts import evaluate_flows, future_state, gate as refuse_denied
 from ansible_collections.zerotrust.microseg.plugins.module_utils.evaluate import namespaces_from_objects, workloads_from_objects
 from ansible_collections.zerotrust.microseg.plugins.module_utils.workloads import NAMESPACE_KIND, WORKLOAD_KINDS, identify
@@ -64,6 +64,8 @@ class ClusterRun:
         self._declared = None
         self._observed = None
         self._recovered = []   # the current phase's recovery warnings, kept when the phase then fails
+        self._gate = None      # the enforce gate's outcome, for the evidence report
+        self._covered = None   # analyze's reconcile.coverage of the declared and observed flows, for the evidence report
 
     @property
     def declared(self):
@@ -95,7 +97,43 @@ class ClusterRun:
                                       warnings=list(self._recovered))
             if results[phase].get("failed"):
                 break
+        self.evidence(results)
         return results
+
+    def evidence(self, results):
+        """report.json and report.html of the cluster after the run (CONTRACT §8), in the last phase's result.
+
+        Written once per run, after its phases, where the text changes: a report per phase would be overwritten by the
+        next phase of the same run, and every rerun would then change it. It names the run's last phase and describes the
+        target as the run leaves it: after a failed phase, as restored, with the failure (and a refused gate's flows) for
+        a person to see why. A run that changed nothing and failed nothing keeps a report that differs only in ``phase``
+        and ``gate`` (deploy after enforce keeps the enforced catch-alls: the cluster is as the report says). Check mode
+        writes nothing and adds nothing to the results.
+        """
+        if not results or self.target.check_mode:
+            return
+        from ansible_collections.zerotrust.microseg.plugins.module_utils import evidence
+        phase = list(results)[-1]
+        result = results[phase]
+        failed = result.get("msg") if result.get("failed") else None
+        gate = self._gate if phase == "enforce" else None
+        if failed and "denied" in result:
+            gate = {"refused": [{key: entry[key] for key in ("source", "destination", "port")} for entry in result["denied"]]}
+        try:
+            # observed as CONTRACT §5 says (what worked, read once per run with analyze and the gate); the attempts that
+            # the live policies drop are remediate's to report (remediation.json)
+            observed, logs = self.observed()
+            document = evidence.build(self.intent, self.target.list(), phase, self.declared, observed, logs=logs, gate=gate,
+                                      covered=self._covered, failed=failed)
+        except MicrosegError as err:   # the phases are done; a flow log only this report reads does not undo them
+            result["warnings"] = list(result.get("warnings") or ()) + ["report.json and report.html not written: %s" % err]
+            return
+        quiet = not failed and not any(result.get("changed") for result in results.values())
+        changed, paths, diff = evidence.write(self.report_dir, self.host, document, keep_phase=quiet)
+        result["evidence"] = paths
+        if changed and not failed:
+            result["changed"] = True
+        result["diff"] = list(result.get("diff") or ()) + diff
 
     def identify(self):
         objects = self.target.list(kinds=[NAMESPACE_KIND] + list(WORKLOAD_KINDS))
@@ -105,7 +143,8 @@ class ClusterRun:
 
     def analyze(self):
         observed, logs = self.observed()
-        report = with_skipped(reconcile(self.declared, observed, self.intent.identity_labels), logs)
+        self._covered = coverage(self.declared, observed)
+        report = with_skipped(reconcile(self.declared, observed, self.intent.identity_labels, self._covered), logs)
         path = os.path.join(self.report_dir, self.host, "reconciliation.json")
         changed, before, after = write_report(path, report, self.target.check_mode)
         msg = "%d confirmed, %d unobserved, %d undeclared flow(s); report %s" % (
@@ -130,6 +169,9 @@ class ClusterRun:
                                           identity_labels=self.intent.identity_labels)
                 refuse_denied(verdicts)
                 proven = len(verdicts)
+                self._gate = {"proven": proven}
+            elif phase == "enforce":
+                self._gate = {"disabled": True}
             result = apply_with_rollback(target, plan.objects, plan.scope, keep_enforced=phase == "deploy" and self.keep_enforced, label=phase)
         warnings = list(dict.fromkeys(self._recovered + result.warnings + list(plan.warnings)))
         return dict(changed=result.changed, msg=apply_summary(phase, plan, result, proven), warnings=warnings,

@@ -44,21 +44,28 @@ class FlowIndex:
         return found + [f for f in self.wide if f not in found and covers(f, observed)]
 
 
-def reconcile(declared, observed, identity_labels=None):
-    """``{"confirmed", "unobserved", "undeclared"}`` in flow-table notation, namespace-qualified."""
+def coverage(declared, observed):
+    """``(confirmed, covered)``: the declared flows some observed flow confirms, and the observed flows a declared flow covers."""
     index = FlowIndex(declared)
-    seen, undeclared = set(), []
+    confirmed, covered = set(), set()
     for flow in observed:
         matches = index.covering(flow)
         if matches:
-            seen.update(matches)
-        else:
-            undeclared.append(flow)
+            covered.add(flow)
+            confirmed.update(matches)
+    return confirmed, covered
+
+
+def reconcile(declared, observed, identity_labels=None, covered=None):
+    """``{"confirmed", "unobserved", "undeclared"}`` in flow-table notation, namespace-qualified.
+
+    ``covered``: ``coverage(declared, observed)`` when the caller has it already."""
+    seen, matched = covered or coverage(declared, observed)
     notation = [f.notation(identity_labels) for f in declared]
     return {
         "confirmed": [n for f, n in zip(declared, notation) if f in seen],
         "unobserved": [n for f, n in zip(declared, notation) if f not in seen],
-        "undeclared": [f.notation(identity_labels) for f in undeclared],
+        "undeclared": [f.notation(identity_labels) for f in observed if f not in matched],
     }
 
 

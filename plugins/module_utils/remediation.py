@@ -67,15 +67,24 @@ def record_counts(logs):
 
 
 class PolicyView:
-    """One policy set with the workloads it is judged for: the verdict of any flow, by identity."""
+    """One policy set with the workloads it is judged for: the verdict of any flow, by identity.
+
+    Verdicts are kept per flow (a flow is asked about by assess, by the report and by the preview), and each endpoint's
+    pods once; the entries returned are shared, for reading.
+    """
 
     def __init__(self, intent, policies, workloads, namespaces, staged=False):
         self.policy_set = PolicySet(policies, namespaces=namespaces, cluster_cidrs=intent.cluster_cidrs, staged=staged)
         self.pods = group_workloads(workloads)
         self.identity = intent.identity_labels
+        self._endpoints = {}
+        self._verdicts = {}
 
     def verdict(self, flow):
-        return flow_verdict(self.policy_set, flow, self.pods, self.identity)
+        entry = self._verdicts.get(flow)
+        if entry is None:
+            entry = self._verdicts[flow] = flow_verdict(self.policy_set, flow, self.pods, self.identity, self._endpoints)
+        return entry
 
 
 def allowing_rules(entry):

@@ -42,6 +42,15 @@ def _decision(decision):
     return {"action": decision.action, "tier": decision.tier, "policy": decision.policy, "rule": decision.rule, "reason": decision.reason}
 
 
+def _candidates(endpoint, workloads_by_namespace, memo):
+    if memo is None:
+        return candidates(endpoint, workloads_by_namespace)
+    found = memo.get(endpoint)
+    if found is None:
+        found = memo[endpoint] = candidates(endpoint, workloads_by_namespace)
+    return found
+
+
 def _denied_side(verdict):
     for side in ("egress", "ingress"):
         decision = getattr(verdict, side)
@@ -50,13 +59,19 @@ def _denied_side(verdict):
     return None, None
 
 
-def flow_verdict(policy_set, flow, workloads_by_namespace, identity_labels=None):
-    """One flow's verdict in flow-table notation, with what decided it."""
+def flow_verdict(policy_set, flow, workloads_by_namespace, identity_labels=None, memo=None):
+    """One flow's verdict in flow-table notation, with what decided it.
+
+    ``memo``: a dict that keeps each endpoint's candidates across calls with the same workloads, so that the evaluator
+    sees the same pod objects again (its views are cached by object) instead of a new representative pod per flow.
+    """
     entry = flow.notation(identity_labels)
     ports = sorted({flow.port_min, flow.port_max})
     first = None
-    for source in candidates(flow.source, workloads_by_namespace):
-        for destination in candidates(flow.destination, workloads_by_namespace):
+    sources = _candidates(flow.source, workloads_by_namespace, memo)
+    destinations = _candidates(flow.destination, workloads_by_namespace, memo)
+    for source in sources:
+        for destination in destinations:
             for port in ports:
                 verdict = policy_set.verdict(source, destination, flow.protocol, port)
                 first = first or verdict
@@ -85,8 +100,8 @@ def group_workloads(workloads):
 def evaluate_flows(objects, flows, workloads=(), namespaces=None, cluster_cidrs=(), identity_labels=None, staged=False):
     """Verdicts of ``flows`` under the policy ``objects``."""
     policy_set = PolicySet(objects, namespaces=namespaces, cluster_cidrs=cluster_cidrs, staged=staged)
-    grouped = group_workloads(workloads)
-    return [flow_verdict(policy_set, flow, grouped, identity_labels) for flow in flows]
+    grouped, memo = group_workloads(workloads), {}
+    return [flow_verdict(policy_set, flow, grouped, identity_labels, memo) for flow in flows]
 
 
 def compare(before, after):

@@ -90,7 +90,10 @@ def test_tier_tags_deploy_only_that_tier(lab):
     assert policies(lab) == sorted([
         os.path.join(GNP, "cluster-dns.yaml"), os.path.join(GNP, "platform-default-pass.yaml"),
         os.path.join("projectcalico.org", "Tier", "_cluster", "platform.yaml")])
-    assert not os.path.exists(os.path.join(lab, "reports"))
+    # only deploy ran (no reconciliation); its evidence report shows the platform tier alone (CONTRACT §8: every phase)
+    assert sorted(os.listdir(os.path.join(lab, "reports", "lab-cluster"))) == ["report.html", "report.json"]
+    with open(os.path.join(lab, "reports", "lab-cluster", "report.json"), encoding="utf-8") as handle:
+        assert [tier["tier"] for tier in json.load(handle)["policies"]] == ["platform"]
 
 
 def test_tier_tag_alone_means_deploy_of_that_tier(lab):

@@ -1,4 +1,5 @@
 """The evidence report of one cluster after a phase: flows judged now and at enforce, PCI workloads, policies, the page."""
+import json
 import os
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils import evidence
@@ -119,14 +120,77 @@ def test_the_document_and_page_are_deterministic_and_self_contained(tmp_path):
 def test_write_writes_both_files_once_never_in_check_mode_and_keeps_a_report_that_differs_only_in_phase(tmp_path):
     intent, target = deployed(tmp_path)
     doc = document(intent, target)
-    reports = str(tmp_path / "reports")
+    reports = str(tmp_path / "evidence")   # not the run's reports/, which the fixture's ClusterRun wrote
     assert evidence.write(reports, "c1", doc, check_mode=True)[0] is True
-    assert not os.path.exists(tmp_path / "reports")
+    assert not os.path.exists(tmp_path / "evidence")
     changed, paths, diff = evidence.write(reports, "c1", doc)
-    assert changed and [os.path.basename(path) for path in paths] == ["report.json", "report.html"] and len(diff) == 2
+    assert changed and [os.path.basename(path) for path in paths] == ["report.json", "report.html"] and len(diff) == 1
     with open(paths[0], encoding="utf-8") as handle:
         assert handle.read() == json_text(doc)
     assert evidence.write(reports, "c1", doc) == (False, paths, [])
     other_phase = dict(doc, phase="identify")
     assert evidence.write(reports, "c1", other_phase, keep_phase=True) == (False, paths, [])
     assert evidence.write(reports, "c1", other_phase)[0] is True
+
+
+# ---------------------------------------------------------------------------------------------- written by the phases
+
+def read_report(path):
+    with open(path / "report.json", encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def test_every_phase_writes_the_report_once_and_a_rerun_changes_nothing(tmp_path):
+    intent, _target = deployed(tmp_path, ("identify", "deploy", "enforce"))
+    path = tmp_path / "reports" / "c1"
+    doc = read_report(path)
+    assert doc["phase"] == "enforce" and doc["gate"] == {"proven": 2} and doc["failed"] is None   # two declared (observed: one of them)
+    assert (path / "report.html").is_file()
+    again = ClusterRun(intent, DirectoryTarget(str(tmp_path / "cluster")), "c1", "reports").run(["identify", "deploy", "enforce"])
+    assert not any(result["changed"] for result in again.values()), again
+    assert again["enforce"]["evidence"] == [str(path / "report.json"), str(path / "report.html")]
+    # a run that changes nothing keeps a report that differs only in phase and gate: the cluster is as it says
+    identify = ClusterRun(intent, DirectoryTarget(str(tmp_path / "cluster")), "c1", "reports").run(["identify"])
+    assert not identify["identify"]["changed"] and read_report(path)["phase"] == "enforce"
+    # a run that changes the cluster rewrites it, and says so in the phase's diff
+    deploy = ClusterRun(intent, DirectoryTarget(str(tmp_path / "cluster")), "c1", "reports", keep_enforced=False).run(["deploy"])
+    assert deploy["deploy"]["changed"] and str(path / "report.json") in [entry["after_header"] for entry in deploy["deploy"]["diff"]]
+    doc = read_report(path)
+    assert doc["phase"] == "deploy" and doc["gate"] is None
+
+
+def test_each_phase_alone_writes_it_and_a_tier_narrowed_deploy_too(tmp_path):
+    intent = load_intent(VARIABLES, str(tmp_path))
+    for phase in ("identify", "analyze", "remediate"):
+        results = ClusterRun(intent, DirectoryTarget(cluster(tmp_path)), "c1", "reports").run([phase])
+        assert results[phase]["changed"] and read_report(tmp_path / "reports" / "c1")["phase"] == phase, results
+    results = ClusterRun(intent, DirectoryTarget(cluster(tmp_path)), "c1", "reports", tiers=["platform"]).run(["deploy"])
+    assert results["deploy"]["changed"] and results["deploy"]["evidence"]
+    doc = read_report(tmp_path / "reports" / "c1")
+    assert doc["phase"] == "deploy" and [tier["tier"] for tier in doc["policies"]] == ["platform"]
+
+
+def test_a_refused_enforce_restores_the_cluster_and_reports_why(tmp_path):
+    variables = dict(VARIABLES, microseg_observed_flows=VARIABLES["microseg_observed_flows"] + [dict(UNDECLARED)])
+    intent = load_intent(variables, str(tmp_path))
+    target = DirectoryTarget(cluster(tmp_path))
+    assert not ClusterRun(intent, target, "c1", "reports").run(["deploy"])["deploy"].get("failed")
+    before = target.list()
+    results = ClusterRun(intent, target, "c1", "reports").run(["enforce"])
+    assert results["enforce"]["failed"] and target.list() == before
+    doc = read_report(tmp_path / "reports" / "c1")
+    assert doc["phase"] == "enforce" and "enforce refused" in doc["failed"]
+    assert doc["gate"] == {"refused": [UNDECLARED]}
+    new = [flow for flow in doc["flows"] if {k: flow[k] for k in ("source", "destination", "port")} == UNDECLARED]
+    assert new == [dict(UNDECLARED, declared=False, observed=True, now="allow", at_enforce="deny")]
+    with open(tmp_path / "reports" / "c1" / "report.html", encoding="utf-8") as handle:
+        assert "enforce failed and the cluster was restored" in handle.read()
+    again = ClusterRun(intent, target, "c1", "reports").run(["enforce"])
+    assert again["enforce"]["failed"] and not again["enforce"]["diff"]   # the same refusal: the report is as it was
+
+
+def test_check_mode_writes_no_report_and_adds_nothing(tmp_path):
+    intent = load_intent(VARIABLES, str(tmp_path))
+    results = ClusterRun(intent, DirectoryTarget(cluster(tmp_path), check_mode=True), "c1", "reports").run(["identify", "deploy"])
+    assert "evidence" not in results["deploy"]
+    assert not os.path.exists(tmp_path / "reports")
