@@ -66,6 +66,15 @@ def run_status(results):
     return ("changed" if parts else "unchanged"), "; ".join(parts)
 
 
+def evidence_page(results):
+    """The path of the cluster's report.html that the run wrote or kept (None in check mode, or when no phase ran)."""
+    for result in results.values():
+        pages = [path for path in result.get("evidence") or () if path.endswith(".html")]
+        if pages:
+            return pages[0]
+    return None
+
+
 class ActionModule(InventoryIntentAction):
     OPTIONS = INTENT_OPTIONS + TARGET_OPTIONS + ("report_dir",)
 
@@ -93,7 +102,8 @@ class ActionModule(InventoryIntentAction):
         if not report:
             _store(path, outcome["phase_results"])
             status, detail = run_status(outcome["phase_results"])
-            result = dict(changed=False, msg="ran %s; each phase's role reports it" % ", ".join(outcome["phase_results"]), status=status, detail=detail)
+            result = dict(changed=False, msg="ran %s; each phase's role reports it" % ", ".join(outcome["phase_results"]), status=status, detail=detail,
+                          report=evidence_page(outcome["phase_results"]))
         else:
             result = self._report(phases, outcome["phase_results"])
         if outcome.get("warnings"):   # this task's own (the variables' check), before the phases'

@@ -26,7 +26,7 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils import service_
 from ansible_collections.zerotrust.microseg.plugins.module_utils.evaluate import namespaces_from_objects, workloads_from_objects
 from ansible_collections.zerotrust.microseg.plugins.module_utils.files import json_text, read_text, write_if_changed
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import merge_flows
-from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import PCI_LABEL
+from ansible_collections.zerotrust.microseg.plugins.module_utils.pci_isolation import isolation, pci_workloads
 from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import make_plan
 from ansible_collections.zerotrust.microseg.plugins.module_utils.reconcile import coverage, reconcile
 from ansible_collections.zerotrust.microseg.plugins.module_utils.remediation import PolicyView, assess, record_counts
@@ -73,7 +73,7 @@ def build(intent, live, phase, declared, observed, logs=None, gate=None, reconci
         "namespaces": scope["namespaces"],
         "gate": gate,
         "flows": flow_entries(declared, observed, now, at_enforce, covered),
-        "pci": {"workloads": pci_workloads(intent, scope["namespaces"])},
+        "pci": pci_evidence(intent, at_enforce, workloads, declared, observed),
     }
     hits = None
     if logs:
@@ -96,17 +96,12 @@ def flow_entries(declared, observed, now, at_enforce, covered):
     return entries
 
 
-def pci_workloads(intent, namespaces):
-    """``namespace/name`` of every workload of a PCI tenant whose pods carry ``pci=true``, sorted."""
-    key, value = PCI_LABEL
-    found = set()
-    for namespace, info in namespaces.items():
-        if not info["pci"]:
-            continue
-        for workload in info["workloads"]:
-            if workload["labels"].get(key) == value:
-                found.add("%s/%s" % (namespace, workload["name"]))
-    return sorted(found)
+def pci_evidence(intent, at_enforce, workloads, declared, observed):
+    """``{"workloads", "probe_port", "isolation"}``: the PCI workloads (``namespace/name``), and per workload who may reach it
+    and whom it may reach under the enforced set, every other workload of the cluster judged (``pci_isolation``)."""
+    rows, probe = isolation(intent, at_enforce.policy_set, workloads, declared, observed)
+    return {"workloads": ["%s/%s" % (w.namespace, w.name) for w in pci_workloads(intent, workloads)], "probe_port": "%d/TCP" % probe if probe else None,
+            "isolation": rows}
 
 
 def policy_tiers(view, live, hits=None):
@@ -229,6 +224,28 @@ def graph_section(document):
     return service_graph.graph_section(document)
 
 
+def pci_section(pci):
+    """The PCI view: per PCI workload, who may reach it and whom it may reach under the enforced set, and the peers denied."""
+    out = ['<h2 id="pci">PCI workloads</h2>\n']
+    if not pci["workloads"]:
+        return out[0] + "<p>None.</p>\n"
+    probe = (" and %s, a port no flow names" % _e(pci["probe_port"])) if pci.get("probe_port") else ""
+    out.append("<p>Each PCI workload against every other workload of the cluster, both ways, under the enforced set, on the "
+               "ports the flows name%s.</p>\n" % probe)
+    for row in pci.get("isolation", ()):
+        out.append('<h3 class="pci">%s</h3>\n' % _e(row["workload"]))
+        for side, title in (("inbound", "may be reached by"), ("outbound", "may reach")):
+            found = row[side]
+            out.append("<p>%s %s:</p>\n" % (_e(row["workload"]), title))
+            if found["allowed"]:
+                out.append(_table(("peer", "port", "declared"), [(_e(a["peer"]), _e(a["port"]), _bool(a["declared"])) for a in found["allowed"]]))
+            else:
+                out.append("<p>nobody.</p>\n")
+            out.append("<p>Denied on every port judged (%d peer(s), %d verdict(s) in all): %s</p>\n" % (
+                len(found["denied"]), found["judged"], _e(", ".join(found["denied"])) or "none"))
+    return "".join(out)
+
+
 def render_html(document, host):
     """report.html: the same data as report.json as one self-contained page."""
     title = "zerotrust.microseg evidence: %s after %s" % (host, document["phase"])
@@ -261,9 +278,7 @@ def render_html(document, host):
     if document["tenants"]:
         out.append(_table(("tenant", "namespaces", "PCI"), [
             (_e(t["name"]), _e(", ".join(t["namespaces"])), _bool(t["pci"])) for t in document["tenants"]]))
-    out.append("<h2>PCI workloads</h2>\n")
-    pci = document["pci"]["workloads"]
-    out.append("<ul>%s</ul>\n" % "".join("<li>%s</li>" % _e(name) for name in pci) if pci else "<p>None.</p>\n")
+    out.append(pci_section(document["pci"]))
     out.append("<h2>Reconciliation</h2>\n")
     for key in ("confirmed", "unobserved", "undeclared"):
         found = document["reconciliation"][key]

@@ -1,13 +1,15 @@
 """The fleet summary of a rollout (CONTRACT §8): per cluster changed, unchanged, rolled_back or untouched.
 
-``fleet.json`` holds ``{"clusters": [{"host", "status"}, ...]}`` (plus each cluster's line and the
-rollout's outcome); ``fleet.html`` is the same as one self-contained page: no script, style sheet,
-font or image from elsewhere, so it opens from a file on an air-gapped laptop.
+``fleet.json`` holds ``{"clusters": [{"host", "status"}, ...]}`` (plus each cluster's line, its
+evidence page as a path relative to the fleet page, and the rollout's outcome); ``fleet.html`` is
+the same as one self-contained page (no script, style sheet, font or image from elsewhere, so it
+opens from a file on an air-gapped laptop) that links each cluster's report.html.
 """
 from __future__ import annotations
 
 import html
 import os
+from urllib.parse import quote
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.files import json_text, write_if_changed
 
@@ -25,13 +27,28 @@ def cluster_status(run):
     return status if status in STATUSES else "untouched"
 
 
+def report_links(report_dir, clusters):
+    """``[(host, status, detail, page)]`` -> the same with ``page`` relative to ``report_dir`` (where fleet.html is).
+
+    ``page``: the report.html a cluster's run wrote or kept; without one (untouched, or check mode), the cluster's page
+    from an earlier run at ``<report_dir>/<host>/report.html`` when there is one, else None.
+    """
+    found = []
+    for host, status, detail, page in clusters:
+        if not page:
+            earlier = os.path.join(report_dir, host, "report.html")
+            page = earlier if os.path.isfile(earlier) else None
+        found.append((host, status, detail, os.path.relpath(page, report_dir).replace(os.sep, "/") if page else None))
+    return found
+
+
 def summarise(clusters, stopped=""):
-    """``clusters``: ``[(host, status, detail)]`` in inventory order -> the fleet.json document."""
+    """``clusters``: ``[(host, status, detail[, page])]`` in inventory order -> the fleet.json document."""
     counts = {status: 0 for status in STATUSES}
     entries = []
-    for host, status, detail in clusters:
+    for host, status, detail, *page in clusters:
         counts[status] += 1
-        entries.append({"host": host, "status": status, "detail": detail or ""})
+        entries.append({"host": host, "status": status, "detail": detail or "", "report": page[0] if page else None})
     return {"clusters": entries, "counts": counts, "stopped": stopped}
 
 
@@ -51,8 +68,8 @@ def _short(text, limit=100):
 
 def render_html(summary, title="zerotrust.microseg fleet"):
     """fleet.html: a table of the clusters, self-contained."""
-    rows = "".join('<tr><td>%s</td><td><span class="s" style="background:%s">%s</span></td><td>%s</td></tr>\n' % (
-        html.escape(entry["host"]), _COLOURS[entry["status"]], html.escape(entry["status"]), html.escape(entry["detail"]))
+    rows = "".join('<tr><td>%s</td><td><span class="s" style="background:%s">%s</span></td><td>%s</td><td>%s</td></tr>\n' % (
+        html.escape(entry["host"]), _COLOURS[entry["status"]], html.escape(entry["status"]), html.escape(entry["detail"]), _link(entry))
         for entry in summary["clusters"])
     totals = " &middot; ".join("%d %s" % (count, html.escape(status)) for status, count in summary["counts"].items())
     stopped = "<p class=\"stop\">Rollout stopped: %s</p>" % html.escape(summary["stopped"]) if summary["stopped"] else ""
@@ -60,8 +77,16 @@ def render_html(summary, title="zerotrust.microseg fleet"):
             "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}td,th{padding:.3em .8em;"
             "border-bottom:1px solid #d0d7de;text-align:left}.s{color:#fff;border-radius:.8em;padding:.1em .6em}"
             ".stop{color:#cf222e;font-weight:bold}</style></head>\n<body><h1>%s</h1><p>%s</p>%s\n"
-            "<table><thead><tr><th>cluster</th><th>status</th><th>what happened</th></tr></thead><tbody>\n%s</tbody></table>"
+            "<table><thead><tr><th>cluster</th><th>status</th><th>what happened</th><th>evidence</th></tr></thead><tbody>\n%s</tbody></table>"
             "</body></html>\n") % (html.escape(title), html.escape(title), totals, stopped, rows)
+
+
+def _link(entry):
+    """A relative link to the cluster's report.html (it sits beside fleet.html, under the cluster's name)."""
+    page = entry.get("report")
+    if not page:
+        return ""
+    return '<a href="%s">report.html</a>' % html.escape(quote(page, safe="/"), quote=True)
 
 
 def write_summary(report_dir, summary, check_mode=False):

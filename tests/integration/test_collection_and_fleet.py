@@ -71,6 +71,12 @@ def fleet_statuses(lab):
         page = handle.read()
     assert "<script" not in page and "http" not in page.replace("http-equiv", "")   # self-contained
     assert all(entry["host"] in page for entry in summary["clusters"])
+    for entry in summary["clusters"]:   # each cluster that ran links its evidence page, beside fleet.html
+        if entry["status"] == "untouched":
+            assert entry["report"] is None and not os.path.exists(os.path.join(lab, "reports", entry["host"], "report.html")), entry
+        else:
+            assert entry["report"] == entry["host"] + "/report.html", entry
+            assert os.path.isfile(os.path.join(lab, "reports", entry["report"])) and 'href="%s"' % entry["report"] in page, entry
     return {entry["host"]: entry["status"] for entry in summary["clusters"]}
 
 

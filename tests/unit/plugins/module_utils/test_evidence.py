@@ -80,7 +80,18 @@ def test_after_enforce_the_undeclared_flow_is_denied_now_too(tmp_path):
 def test_pci_lists_the_labelled_workloads_of_pci_tenants_only(tmp_path):
     intent, target = deployed(tmp_path)
     doc = document(intent, target)
-    assert doc["pci"] == {"workloads": ["shop/db", "shop/web"]}
+    assert doc["pci"]["workloads"] == ["shop/db", "shop/web"] and doc["pci"]["probe_port"] == "49152/TCP"
+    # every other workload judged both ways under the enforced set: the declared peers on their ports, all else denied
+    isolation = {(row["workload"], side): row[side] for row in doc["pci"]["isolation"] for side in ("inbound", "outbound")}
+    assert isolation == {
+        ("shop/db", "inbound"): {"allowed": [{"peer": "shop/web", "port": "5432/TCP", "declared": True}], "denied": ["blog/blog", "shop/cache"],
+                                 "judged": 6},   # web: 5432 and the probe; blog and cache: the same two
+        ("shop/db", "outbound"): {"allowed": [], "denied": ["blog/blog", "shop/cache", "shop/web"], "judged": 5},
+        ("shop/web", "inbound"): {"allowed": [{"peer": "blog/blog", "port": "8080/TCP", "declared": True}], "denied": ["shop/cache", "shop/db"],
+                                  "judged": 6},
+        # the undeclared web -> cache 6379 it was seen making is denied at enforce
+        ("shop/web", "outbound"): {"allowed": [{"peer": "shop/db", "port": "5432/TCP", "declared": True}], "denied": ["blog/blog", "shop/cache"],
+                                   "judged": 5}}
     assert doc["tenants"] == [{"name": "t", "namespaces": ["shop"], "pci": True}]
     assert doc["namespaces"]["shop"]["pci"] and doc["namespaces"]["shop"]["tenant"] == "t"
     assert {w["name"] for w in doc["namespaces"]["shop"]["workloads"]} == {"web", "db", "cache"}
@@ -113,6 +124,7 @@ def test_the_document_and_page_are_deterministic_and_self_contained(tmp_path):
         assert forbidden not in page
     for flow in first["flows"]:
         assert flow["source"] in page and flow["destination"] in page
+    assert "shop/db may be reached by" in page and "Denied on every port judged (2 peer(s), 6 verdict(s) in all): blog/blog, shop/cache" in page
     hostile = dict(first, phase="<script>x</script>")
     assert "<script>x" not in evidence.render_html(hostile, "c1&<b>")
 
