@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 LINK := collections/ansible_collections/zerotrust/microseg
 INVENTORY ?= inventories/lab/hosts.yml
 
-.PHONY: demo test unit integration crosscheck molecule sanity lint changelog bench bench-compare bench-fleet bench-flow-logs clean
+.PHONY: demo test unit integration crosscheck molecule sanity lint changelog bench bench-compare bench-fleet bench-flow-logs bench-service-graph clean
 
 demo: $(VENV)/.installed $(LINK)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml $(ARGS)
@@ -19,7 +19,7 @@ unit: $(VENV)/.installed $(LINK)
 	$(BIN)/python -m pytest -q tests/unit
 
 integration: $(VENV)/.installed $(LINK)
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -n 2 tests/integration
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -rs -n 2 tests/integration
 
 # network-config-analyzer must agree with our evaluator; it pins PyYAML 6.0.2, so it gets its own venv
 crosscheck: $(VENV)/.installed $(LINK) $(NCA_VENV)/.installed
@@ -42,6 +42,10 @@ changelog: $(VENV)/.installed
 bench: $(VENV)/.installed $(LINK)
 	$(BIN)/python bench/plan_and_apply.py
 	$(BIN)/python bench/apply_cluster.py
+
+# the evidence report's service graph on 500 workloads in 50 namespaces (needs Graphviz's dot)
+bench-service-graph: $(VENV)/.installed $(LINK)
+	$(BIN)/python bench/service_graph.py
 
 # a no-change fleet rerun of site.yml against one ansible.builtin.ping per host, 12 and 100 directory clusters
 bench-fleet: $(VENV)/.installed $(LINK)

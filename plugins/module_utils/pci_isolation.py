@@ -103,4 +103,3 @@ def isolation(intent, enforced, workloads, declared, observed):
                       "inbound": _side(enforced, ports_in, declared, [(peer, peer, pci) for peer in peers], probe),
                       "outbound": _side(enforced, ports_in, declared, [(peer, pci, peer) for peer in peers], probe)})
     return found, probe
-
