@@ -248,7 +248,7 @@ def pci_section(pci):
 
 def render_html(document, host):
     """report.html: the same data as report.json as one self-contained page."""
-    title = "zerotrust.microseg evidence: %s after %s" % (host, document["phase"])
+    title = "zerotrust.microseg evidence: %s after %s%s" % (host, document["phase"], " (failed, rolled back)" if document.get("failed") else "")
     flows = document["flows"]
     denied_now = sum(1 for f in flows if f["now"] != "allow")
     denied_enforce = sum(1 for f in flows if f["at_enforce"] != "allow")

@@ -59,6 +59,7 @@ _NAMESPACES = re.compile(r'\s(?:xmlns(?::\w+)?|xml:space)="[^"]*"')
 _HREF = re.compile(r'\bhref="([^"]*)"')
 _FORBIDDEN = re.compile(r"(?i)(://|src=|url\(|<script)")   # cannot come from Graphviz once the namespaces are gone
 _BOX = '<div style="overflow:auto;max-height:90vh;border:1px solid #d0d7de;margin:.5em 0 1.5em">%s</div>\n'
+_FIT = ' style="max-width:100%;height:auto"'   # a single graph shrinks to the page's width (a large one scrolls in its box)
 
 
 def category(flow):
@@ -130,6 +131,8 @@ def graph_section(document):
     except graphviz.ExecutableNotFound:
         return NEEDS_GRAPHVIZ
     for (heading, _graph), (svg, reason) in zip(parts, drawn):
+        if svg and len(parts) == 1:
+            svg = svg.replace("<svg", "<svg" + _FIT, 1)
         out.append(heading + (_BOX % svg if svg else "<p>This graph could not be drawn: Graphviz failed: <code>%s</code></p>\n" % html.escape(reason)))
     return "".join(out)
 

@@ -159,5 +159,5 @@ def gate(verdicts, what="enforce"):
     denied = [entry for entry in verdicts if entry["verdict"] == "deny"]
     if denied:
         lines = "\n".join("  - " + describe(entry) for entry in denied)
-        raise GateRefused("%s refused: %d declared or observed flow(s) would be denied; nothing was written:\n%s"
+        raise GateRefused("%s refused: %d declared or observed flow(s) would be denied; the cluster is left as it was:\n%s"
                           % (what, len(denied), lines), denied=denied)
