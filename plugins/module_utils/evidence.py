@@ -21,6 +21,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import re
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils import service_graph
 from ansible_collections.zerotrust.microseg.plugins.module_utils.evaluate import namespaces_from_objects, workloads_from_objects
@@ -35,6 +36,10 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.workloads impor
 
 REPORT_JSON = "report.json"
 REPORT_HTML = "report.html"
+# What the page is made with; a page whose data (report.json) and maker are unchanged is not drawn again (the graph of a
+# large cluster takes seconds). Bump PAGE_FORMAT whenever render_html shows the same document differently.
+PAGE_FORMAT = 1
+_GENERATOR = re.compile(r'<meta name="generator" content="([^"]*)">')
 _DIRECTIONS = (("Ingress", "ingress"), ("Egress", "egress"))
 # Evaluator policy kinds -> the object kinds they are read from (evaluate_rules / evaluate_k8s keys).
 _OBJECT_KINDS = {"KubernetesNetworkPolicy": ("NetworkPolicy",)}
@@ -252,8 +257,11 @@ def render_html(document, host):
     flows = document["flows"]
     denied_now = sum(1 for f in flows if f["now"] != "allow")
     denied_enforce = sum(1 for f in flows if f["at_enforce"] != "allow")
-    out = ['<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>%s</title>\n<style>%s</style></head>\n<body>'
-           % (_e(title), _CSS), "<h1>%s</h1>\n" % _e(title)]
+    graph = graph_section(document)
+    # a page whose graph is missing names no maker write() would take for its own: the next run draws it again
+    maker = page_maker() + ("" if service_graph.fully_drawn(graph) else "; graph not drawn")
+    out = ['<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n<meta name="generator" content="%s">\n<title>%s</title>\n'
+           '<style>%s</style></head>\n<body>' % (_e(maker), _e(title), _CSS), "<h1>%s</h1>\n" % _e(title)]
     out.append("<p>%d flow(s): %d declared, %d observed; %d denied now, %d denied at enforce.</p>\n" % (
         len(flows), sum(1 for f in flows if f["declared"]), sum(1 for f in flows if f["observed"]), denied_now, denied_enforce))
     if document.get("failed"):
@@ -266,7 +274,7 @@ def render_html(document, host):
                 "<li>%s &rarr; %s %s</li>" % (_e(f["source"]), _e(f["destination"]), _e(f["port"])) for f in gate["refused"])))
         else:
             out.append("<p>Enforce gate: %d declared and observed flow(s) proven allowed.</p>\n" % gate.get("proven", 0))
-    out.append(graph_section(document))
+    out.append(graph)
     out.append("<h2>Flows</h2>\n")
     out.append(_table(("source", "destination", "port", "declared", "observed", "now", "at enforce"), [
         (_e(f["source"]), _e(f["destination"]), _e(f["port"]), _bool(f["declared"]), _bool(f["observed"]), _verdict(f["now"]),
@@ -321,6 +329,21 @@ def _without_phase(document):
     return {key: value for key, value in document.items() if key not in _PHASE_KEYS}
 
 
+def page_maker():
+    """``zerotrust.microseg report page <PAGE_FORMAT>; <layout engine>``: what the page of a document is made with."""
+    return "zerotrust.microseg report page %d; %s" % (PAGE_FORMAT, service_graph.layout_engine())
+
+
+def made_with(path):
+    """The maker named in the page at ``path`` (its first few KiB), or None."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            found = _GENERATOR.search(handle.read(4096))
+    except OSError:
+        return None
+    return html.unescape(found[1]) if found else None
+
+
 def write(report_dir, host, document, check_mode=False, keep_phase=False):
     """Write ``<report_dir>/<host>/report.json`` and ``report.html`` where their text changes (nothing in check mode).
 
@@ -331,11 +354,12 @@ def write(report_dir, host, document, check_mode=False, keep_phase=False):
     paths = (os.path.join(report_dir, host, REPORT_JSON), os.path.join(report_dir, host, REPORT_HTML))
     if keep_phase and all(os.path.exists(path) for path in paths) and same_but_phase(read_text(paths[0]), document):
         return False, list(paths), []
-    changed, diff = False, []
-    for path, text in zip(paths, (json_text(document), render_html(document, host))):
-        written, before = write_if_changed(path, text, check_mode)
-        if written:
-            changed = True
-            if path.endswith(REPORT_JSON):
-                diff.append(dict(before=before, after=text, before_header=path, after_header=path))
+    data = json_text(document)
+    before = read_text(paths[0])
+    changed, diff = before != data, []
+    if changed:
+        write_if_changed(paths[0], data, check_mode)
+        diff.append(dict(before=before, after=data, before_header=paths[0], after_header=paths[0]))
+    if changed or made_with(paths[1]) != page_maker():   # the same data drawn the same way: the same page
+        changed = write_if_changed(paths[1], render_html(document, host), check_mode)[0] or changed
     return changed, list(paths), diff

@@ -16,6 +16,7 @@ paragraph saying what it needs; a graph ``dot`` fails on is a paragraph with dot
 """
 from __future__ import annotations
 
+import functools
 import html
 import os
 import re
@@ -45,6 +46,7 @@ PCI_COLOUR = "#9a6700"
 EXTERNAL_NODE = "(external)"    # the summary's node of every domain: and net: endpoint (no namespace has this name)
 NEEDS_GRAPHVIZ = ("<p>The service graph needs Graphviz: the <code>dot</code> executable (Debian package <code>graphviz</code>) "
                   "and the Python package <code>graphviz</code> (PyPI).</p>\n")
+NOT_DRAWN = "<p>This graph could not be drawn: Graphviz failed: <code>%s</code></p>\n"
 _FONT = "Helvetica,sans-Serif"
 _GRAPH = {"rankdir": "LR", "fontname": "Helvetica", "fontsize": "11", "nodesep": "0.2", "ranksep": "1.0"}
 _NODE = {"shape": "box", "style": "rounded,filled", "fillcolor": "#f6f8fa", "color": "#57606a", "fontname": "Helvetica", "fontsize": "10"}
@@ -60,6 +62,26 @@ _HREF = re.compile(r'\bhref="([^"]*)"')
 _FORBIDDEN = re.compile(r"(?i)(://|src=|url\(|<script)")   # cannot come from Graphviz once the namespaces are gone
 _BOX = '<div style="overflow:auto;max-height:90vh;border:1px solid #d0d7de;margin:.5em 0 1.5em">%s</div>\n'
 _FIT = ' style="max-width:100%;height:auto"'   # a single graph shrinks to the page's width (a large one scrolls in its box)
+
+
+def fully_drawn(section):
+    """Whether a graph section holds every graph it meant to (no "needs Graphviz", no graph dot failed on)."""
+    return section != NEEDS_GRAPHVIZ and NOT_DRAWN.partition("%s")[0] not in section
+
+
+def layout_engine():
+    """``graphviz <dot version>``, or ``no graphviz``: what lays the graphs out here (a page records it)."""
+    if graphviz is None:
+        return "no graphviz"
+    try:
+        return "graphviz %s" % ".".join(str(part) for part in _dot_version())
+    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError, RuntimeError, OSError):
+        return "no graphviz"
+
+
+@functools.lru_cache(maxsize=1)
+def _dot_version():
+    return graphviz.version()
 
 
 def category(flow):
@@ -133,7 +155,7 @@ def graph_section(document):
     for (heading, _graph), (svg, reason) in zip(parts, drawn):
         if svg and len(parts) == 1:
             svg = svg.replace("<svg", "<svg" + _FIT, 1)
-        out.append(heading + (_BOX % svg if svg else "<p>This graph could not be drawn: Graphviz failed: <code>%s</code></p>\n" % html.escape(reason)))
+        out.append(heading + (_BOX % svg if svg else NOT_DRAWN % html.escape(reason)))
     return "".join(out)
 
 

@@ -145,6 +145,29 @@ def test_write_writes_both_files_once_never_in_check_mode_and_keeps_a_report_tha
     assert evidence.write(reports, "c1", other_phase)[0] is True
 
 
+def test_the_page_is_drawn_again_only_when_its_data_or_its_maker_changes(tmp_path, monkeypatch):
+    intent, target = deployed(tmp_path)
+    doc = document(intent, target)
+    reports = str(tmp_path / "evidence")
+    changed, paths, _diff = evidence.write(reports, "c1", doc)
+    assert changed and evidence.made_with(paths[1]) in (evidence.page_maker(), evidence.page_maker() + "; graph not drawn")
+    drawn = []
+    real = evidence.render_html
+    monkeypatch.setattr(evidence, "render_html", lambda *args: drawn.append(args) or real(*args))
+    if evidence.made_with(paths[1]) == evidence.page_maker():
+        assert evidence.write(reports, "c1", doc) == (False, paths, []) and not drawn   # same data, same maker: not drawn
+    # another maker (Graphviz installed or upgraded since, or a new page format): drawn again, written where it differs
+    page, maker = open(paths[1], encoding="utf-8").read(), evidence.made_with(paths[1])
+    with open(paths[1], "w", encoding="utf-8") as handle:
+        handle.write(page.replace(maker, "zerotrust.microseg report page 0; no graphviz"))
+    assert evidence.write(reports, "c1", doc)[0] is True and len(drawn) == 1
+    assert open(paths[1], encoding="utf-8").read() == page
+    # a page whose graph could not be drawn is drawn again on every run (cheaply: there is no graph), unchanged until it can be
+    monkeypatch.setattr(evidence.service_graph, "graphviz", None)
+    assert evidence.write(reports, "c1", doc)[0] is True and evidence.made_with(paths[1]).endswith("no graphviz; graph not drawn")
+    assert evidence.write(reports, "c1", doc) == (False, paths, []) and len(drawn) == 3
+
+
 # ---------------------------------------------------------------------------------------------- written by the phases
 
 def read_report(path):
