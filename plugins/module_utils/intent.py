@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
 from ansible_collections.zerotrust.microseg.plugins.module_utils import labels as k8s_labels
 from ansible_collections.zerotrust.microseg.plugins.module_utils import selector as calico_selector
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers import DIALECTS
 
 TIERS = ("security", "platform", "application", "appsec", "default")
 APP_TIERS = ("application", "appsec")
-DIALECTS = ("calico", "kubernetes")
 EDITIONS = ("oss", "enterprise")
 PCI_LABEL = ("pci", "true")
 DEFAULT_DNS = {"namespace": "kube-system", "selector": "k8s-app == 'kube-dns'", "port": 53}

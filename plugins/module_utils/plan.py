@@ -1,18 +1,18 @@
 """Tier synthesis: declared intent + flows + phase -> the complete set of policy objects.
 
-The plan is pure: it reads flow files named by the intent but never a target. The dialect
-renderer (``calico`` or ``kubernetes``) turns the security domains into objects.
+The plan is pure: it reads flow files named by the intent but never a target. The dialect's
+renderer (``renderers/``, one file per dialect) turns the security domains into objects.
 """
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils import flows as flow_tables
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs import read_flow_logs
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
-from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import MANAGED_BY, POSTURE_LABEL, TIER_LABEL, identity
+from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import TIER_LABEL, identity
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers import render
 
 PHASES = ("deploy", "enforce")
 POSTURES = {"deploy": "failsafe", "enforce": "enforced"}
@@ -95,10 +95,6 @@ def make_plan(intent, phase, tiers=None, flows=None):
         raise InputError("phase must be one of %s, got %r" % (", ".join(PHASES), phase), field="phase")
     flows = declared_flows(intent) if flows is None else flows
     chosen = selected_tiers(tiers)
-    if intent.dialect == "kubernetes":
-        from ansible_collections.zerotrust.microseg.plugins.module_utils.kubernetes import render
-    else:
-        from ansible_collections.zerotrust.microseg.plugins.module_utils.calico import render
     objects, warnings = render(intent, flows, POSTURES[phase])
     objects = [o for o in objects if o["metadata"]["labels"][TIER_LABEL] in chosen]
     seen = set()
@@ -108,51 +104,3 @@ def make_plan(intent, phase, tiers=None, flows=None):
             raise InputError("two security domains render the same object %s %s; rename one of them" % (obj["kind"], key[3]), field="microseg_apps")
         seen.add(key)
     return Plan(objects=objects, warnings=warnings, flows=flows, tiers=chosen)
-
-
-def base_labels(tier, posture=None):
-    """The labels every object we write carries; posture objects also say which posture they hold."""
-    labels = {MANAGED_BY[0]: MANAGED_BY[1], TIER_LABEL: tier}
-    if posture:
-        labels[POSTURE_LABEL] = posture
-    return labels
-
-
-class LocalFlows:
-    """Declared flows indexed by the namespace whose policies must allow them, in flow order.
-
-    A flow is ingress for its destination's namespace and egress for its source's; external
-    endpoints (domains, nets) have no namespace and no policy of their own.
-    """
-
-    def __init__(self, flows):
-        self.ingress, self.egress = {}, {}
-        for flow in flows:
-            if not flow.destination.is_external:
-                self.ingress.setdefault(flow.destination.namespace, []).append(flow)
-            if not flow.source.is_external:
-                self.egress.setdefault(flow.source.namespace, []).append(flow)
-
-    def of(self, namespace):
-        """(ingress flows, egress flows) of one namespace."""
-        return self.ingress.get(namespace, []), self.egress.get(namespace, [])
-
-    def by_workload(self, namespace):
-        """Local endpoint -> (its ingress flows, its egress flows), for per-workload policies."""
-        grouped = {}
-        for flow in self.ingress.get(namespace, ()):
-            grouped.setdefault(flow.destination, ([], []))[0].append(flow)
-        for flow in self.egress.get(namespace, ()):
-            grouped.setdefault(flow.source, ([], []))[1].append(flow)
-        return grouped
-
-
-def workload_policy_name(endpoint, identity_labels):
-    """The name of the policy of one workload identity: ``frontend``, ``run-monitoring-pod``, ``all-workloads``."""
-    if endpoint.kind == "namespace":
-        return "all-workloads"
-    if endpoint.key == identity_labels.get(endpoint.namespace, "app"):
-        base = endpoint.value
-    else:
-        base = "%s-%s" % (endpoint.key.rsplit("/", 1)[-1], endpoint.value)
-    return re.sub(r"[^a-z0-9.-]", "-", base.lower()).strip("-.") or "workload"

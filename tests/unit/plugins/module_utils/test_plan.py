@@ -14,9 +14,9 @@ import yaml
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import Endpoint, Flow
 from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import TIERS, load_intent
-from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import dump
-from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import (
-    MANAGED_BY, POSTURE_LABEL, TIER_LABEL, Plan, base_labels, declared_flows, make_plan, observed_flows, selected_tiers)
+from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import MANAGED_BY, POSTURE_LABEL, TIER_LABEL, dump
+from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import Plan, declared_flows, make_plan, observed_flows, selected_tiers
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.model import base_labels
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "data")
 LAB = os.path.join(DATA, "lab")

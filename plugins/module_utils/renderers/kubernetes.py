@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils import selector as sel
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
-from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import LocalFlows, base_labels, workload_policy_name
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.model import LocalFlows, base_labels, workload_policy_name
 
 NP_API = "networking.k8s.io/v1"
 ANP_API = "policy.networking.k8s.io/v1alpha1"

@@ -21,7 +21,7 @@ import hashlib
 import re
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils import selector as sel
-from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import LocalFlows, base_labels, workload_policy_name
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.model import LocalFlows, base_labels, workload_policy_name
 
 API_VERSION = "projectcalico.org/v3"
 NS_LABEL = "projectcalico.org/name"

@@ -3,7 +3,7 @@ import pytest
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import load_intent
-from ansible_collections.zerotrust.microseg.plugins.module_utils.kubernetes import match_labels, render
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.kubernetes import match_labels, render
 from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import declared_flows, make_plan
 
 NP = "networking.k8s.io/v1"

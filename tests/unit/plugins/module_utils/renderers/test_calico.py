@@ -1,7 +1,7 @@
 """Calico renderer: tiers, names, labels, postures, per-tier policies, network sets and widenings."""
 import pytest
 
-from ansible_collections.zerotrust.microseg.plugins.module_utils.calico import TIER_ORDERS, render, set_slug
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.calico import TIER_ORDERS, render, set_slug
 from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import load_intent
 from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import declared_flows, make_plan
 

@@ -1,0 +1,15 @@
+"""The dialect renderers: declared intent and flows -> the policy objects a cluster understands, one file per dialect
+over the shared ``model``. A new dialect is one new file with ``render(intent, flows, posture)`` and one line in
+``RENDERERS`` (imports stay static, so Ansible ships every renderer a module may need)."""
+from __future__ import annotations
+
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers import calico, kubernetes
+
+# dialect (microseg_dialect) -> its renderer module
+RENDERERS = {"calico": calico, "kubernetes": kubernetes}
+DIALECTS = tuple(RENDERERS)
+
+
+def render(intent, flows, posture):
+    """``(objects, warnings)`` of ``intent.dialect`` for ``posture`` (failsafe or enforced)."""
+    return RENDERERS[intent.dialect].render(intent, flows, posture)
