@@ -23,6 +23,7 @@ class Plan:
     """What a phase wants the target to hold, and what the dialect could not express exactly."""
     objects: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    losses: list = field(default_factory=list)   # renderers.model.Loss: what the dialect could not express (the fidelity report)
     flows: list = field(default_factory=list)
     tiers: list = field(default_factory=list)
 
@@ -95,7 +96,7 @@ def make_plan(intent, phase, tiers=None, flows=None):
         raise InputError("phase must be one of %s, got %r" % (", ".join(PHASES), phase), field="phase")
     flows = declared_flows(intent) if flows is None else flows
     chosen = selected_tiers(tiers)
-    objects, warnings = render(intent, flows, POSTURES[phase])
+    objects, losses = render(intent, flows, POSTURES[phase])
     objects = [o for o in objects if o["metadata"]["labels"][TIER_LABEL] in chosen]
     seen = set()
     for obj in objects:
@@ -103,4 +104,6 @@ def make_plan(intent, phase, tiers=None, flows=None):
         if key in seen:
             raise InputError("two security domains render the same object %s %s; rename one of them" % (obj["kind"], key[3]), field="microseg_apps")
         seen.add(key)
-    return Plan(objects=objects, warnings=warnings, flows=flows, tiers=chosen)
+    # one warning per distinct sentence (a tenant's guardrail merged into default-deny says the same for every tenant)
+    warnings = list(dict.fromkeys(loss.why for loss in losses))
+    return Plan(objects=objects, warnings=warnings, losses=losses, flows=flows, tiers=chosen)

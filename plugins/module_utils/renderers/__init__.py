@@ -11,5 +11,6 @@ DIALECTS = tuple(RENDERERS)
 
 
 def render(intent, flows, posture):
-    """``(objects, warnings)`` of ``intent.dialect`` for ``posture`` (failsafe or enforced)."""
+    """``(objects, losses)`` of ``intent.dialect`` for ``posture`` (failsafe or enforced): the ``model.Loss`` of every rule
+    the dialect could not express exactly."""
     return RENDERERS[intent.dialect].render(intent, flows, posture)

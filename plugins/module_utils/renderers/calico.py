@@ -21,7 +21,7 @@ import hashlib
 import re
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils import selector as sel
-from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.model import LocalFlows, base_labels, workload_policy_name
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.model import Loss, LocalFlows, add_loss, base_labels, workload_policy_name
 
 API_VERSION = "projectcalico.org/v3"
 NS_LABEL = "projectcalico.org/name"
@@ -68,7 +68,7 @@ class CalicoRenderer:
         self.enforced = posture == "enforced"
         self.prefix_names = tuple(intent.calico_version) < (3, 32)
         self.enterprise = intent.edition == "enterprise"
-        self.warnings = []
+        self.losses = []
         self.domain_sets = {}  # slug -> (domain, tier)
         self.namespace_tiers = intent.namespace_tiers
         self.identity = intent.identity_labels
@@ -126,15 +126,14 @@ class CalicoRenderer:
                 entity["namespaceSelector"] = "global()"
             return entity
         if flow is not None:
-            self._widened(flow)
+            self._widened(flow, tier)
         return {"notNets": list(self.intent.cluster_cidrs)}
 
-    def _widened(self, flow):
+    def _widened(self, flow, tier):
+        source, destination, port = flow.source.notation(self.identity), flow.destination.notation(self.identity), flow.port_notation()
         note = ("%s -> %s on %s: the oss edition cannot match domain names; allowed to any address outside %s on that port"
-                % (flow.source.notation(self.identity), flow.destination.notation(self.identity), flow.port_notation(),
-                   ", ".join(self.intent.cluster_cidrs)))
-        if note not in self.warnings:
-            self.warnings.append(note)
+                % (source, destination, port, ", ".join(self.intent.cluster_cidrs)))
+        add_loss(self.losses, Loss("widened", tier or "", "%s -> %s %s" % (source, destination, port), note, source, "*", port))
 
     @staticmethod
     def _ports(entity, flow):
@@ -192,7 +191,7 @@ class CalicoRenderer:
                 rule = {"action": "Allow", "protocol": "TCP", "destination": {"notNets": list(intent.cluster_cidrs), "ports": [443]}}
                 note = ("trusted domains %s: the oss edition cannot match domain names; allowed to any address outside %s on 443/TCP"
                         % (", ".join(intent.trusted_domains), ", ".join(intent.cluster_cidrs)))
-                self.warnings.append(note)
+                add_loss(self.losses, Loss("widened", "security", "trusted-domains", note, "*", "*", "443/TCP"))
             objects.append(self._gnp("security", "trusted-domains", ORDERS["trusted-domains"], {
                 "selector": "all()", "namespaceSelector": _namespaces(in_scope), "egress": [rule]}))
         for tenant in intent.tenants:
@@ -290,12 +289,12 @@ class CalicoRenderer:
         objects = self.tiers() + self.security() + self.platform() + self.application() + self.appsec() + self.default()
         for slug, (domain, tier) in sorted(self.domain_sets.items()):
             objects.append(self._network_set(slug, tier, {"allowedEgressDomains": [domain]}))
-        return objects, self.warnings
+        return objects, self.losses
 
 
 PCI = ("pci", "true")
 
 
 def render(intent, flows, posture):
-    """Calico objects for ``posture`` (failsafe or enforced) and the widenings it had to make."""
+    """Calico objects for ``posture`` (failsafe or enforced) and the widenings it had to make (``Loss``)."""
     return CalicoRenderer(intent, flows, posture).render()

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils import selector as sel
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
-from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.model import LocalFlows, base_labels, workload_policy_name
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.model import Loss, LocalFlows, add_loss, base_labels, workload_policy_name
 
 NP_API = "networking.k8s.io/v1"
 ANP_API = "policy.networking.k8s.io/v1alpha1"
@@ -52,7 +52,7 @@ class KubernetesRenderer:
         self.posture = posture
         self.enforced = posture == "enforced"
         self.identity = intent.identity_labels
-        self.warnings = []
+        self.losses = []
 
     def _labels(self, tier, posture=False):
         return base_labels(tier, self.posture if posture else None)
@@ -88,11 +88,11 @@ class KubernetesRenderer:
             return {"namespaceSelector": {"matchLabels": {NS_LABEL: endpoint.namespace}}}
         if endpoint.kind == "net":
             return {"ipBlock": {"cidr": endpoint.net}}
+        source, destination, port = flow.source.notation(self.identity), flow.destination.notation(self.identity), flow.port_notation()
         note = ("%s -> %s on %s: Kubernetes NetworkPolicy cannot match domain names; allowed to any address outside %s on that port"
-                % (flow.source.notation(self.identity), flow.destination.notation(self.identity), flow.port_notation(),
-                   ", ".join(self.intent.cluster_cidrs)))
-        if note not in self.warnings:
-            self.warnings.append(note)
+                % (source, destination, port, ", ".join(self.intent.cluster_cidrs)))
+        add_loss(self.losses, Loss("widened", self.intent.namespace_tiers.get(local_ns, ""), "%s -> %s %s" % (source, destination, port),
+                                   note, source, "*", port))
         return self._outside()
 
     @staticmethod
@@ -138,14 +138,16 @@ class KubernetesRenderer:
             else:
                 objects.append(self._np(namespace, "microseg-catch-all", "default", {}, ingress=[{}], egress=[{}], posture=True))
         if intent.trusted_domains:
-            self.warnings.append("trusted domains %s: Kubernetes NetworkPolicy cannot match domain names; allowed to any address outside %s on 443/TCP"
-                                 % (", ".join(intent.trusted_domains), ", ".join(intent.cluster_cidrs)))
-        if intent.tenants:
-            self.warnings.append("kubernetes dialect: tenant isolation and PCI restriction are enforced only by default-deny; "
-                                 "it has no tiers, Pass, explicit Deny or order to keep them as separate guardrails")
-        return objects, self.warnings
+            add_loss(self.losses, Loss("widened", "security", "trusted-domains", "trusted domains %s: Kubernetes NetworkPolicy cannot match "
+                                       "domain names; allowed to any address outside %s on 443/TCP"
+                                       % (", ".join(intent.trusted_domains), ", ".join(intent.cluster_cidrs)), "*", "*", "443/TCP"))
+        for tenant in intent.tenants:
+            add_loss(self.losses, Loss("merged", "security", "tenant-%s%s" % (tenant.name, "-pci" if tenant.pci else ""),
+                                       "kubernetes dialect: tenant isolation and PCI restriction are enforced only by default-deny; "
+                                       "it has no tiers, Pass, explicit Deny or order to keep them as separate guardrails"))
+        return objects, self.losses
 
 
 def render(intent, flows, posture):
-    """Kubernetes objects for ``posture`` (failsafe or enforced) and what the dialect could not express."""
+    """Kubernetes objects for ``posture`` (failsafe or enforced) and what the dialect could not express (``Loss``)."""
     return KubernetesRenderer(intent, flows, posture).render()

@@ -1,8 +1,9 @@
 """What every dialect's renderer shares: the declared flows indexed per namespace and workload, the labels and names
-of the objects it writes. Plain Python, no Ansible import."""
+of the objects it writes, and the record of what a dialect could not express (``Loss``). Plain Python, no Ansible import."""
 from __future__ import annotations
 
 import re
+from dataclasses import asdict, dataclass
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import MANAGED_BY, POSTURE_LABEL, TIER_LABEL
 
@@ -53,3 +54,39 @@ def workload_policy_name(endpoint, identity_labels):
     else:
         base = "%s-%s" % (endpoint.key.rsplit("/", 1)[-1], endpoint.value)
     return re.sub(r"[^a-z0-9.-]", "-", base.lower()).strip("-.") or "workload"
+
+
+CHANGES = ("widened", "merged", "dropped")
+ANY = "*"
+
+
+@dataclass(frozen=True)
+class Loss:
+    """One rule of the tiered model that a dialect could not express exactly, and the traffic it concerns.
+
+    ``change``: ``widened`` (the rendering allows more), ``merged`` (folded into another rule or guardrail, e.g. tenant
+    isolation into default-deny) or ``dropped`` (not rendered at all). ``tier`` and ``rule`` name the rule of the tiered
+    (Calico) model; ``why`` is the sentence a run prints. ``source``, ``destination`` and ``port`` say, in flow-table
+    notation, which traffic may be judged differently than under the Calico rendering: ``*`` is any, ``ns/*`` any pod of
+    a namespace, ``net:`` and ``domain:`` outside addresses, ``443/TCP`` a port (``*`` any port).
+    """
+    change: str
+    tier: str
+    rule: str
+    why: str
+    source: str = ANY
+    destination: str = ANY
+    port: str = ANY
+
+    def __post_init__(self):
+        if self.change not in CHANGES:
+            raise ValueError("a Loss is %s, not %r" % (" or ".join(CHANGES), self.change))
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def add_loss(losses, loss):
+    """Append ``loss`` unless it is there already (a rule met once per flow is reported once)."""
+    if loss not in losses:
+        losses.append(loss)

@@ -548,10 +548,12 @@ def test_set_slug_of_long_domains_is_unique_and_hashed():
 
 # -- renderer entry point and determinism ------------------------------------------------------
 
-def test_render_returns_objects_and_warnings():
+def test_render_returns_objects_and_losses_whose_sentences_are_the_plans_warnings():
     intent = load_intent(SHOP)
-    objects, warnings = render(intent, declared_flows(intent), "enforced")
-    assert objects == plan(SHOP).objects and warnings == plan(SHOP).warnings
+    objects, losses = render(intent, declared_flows(intent), "enforced")
+    assert objects == plan(SHOP).objects and losses == plan(SHOP).losses
+    assert [loss.why for loss in losses] == plan(SHOP).warnings and losses, losses
+    assert {(loss.change, loss.tier) for loss in losses} <= {("widened", "security"), ("widened", "application"), ("widened", "appsec")}
 
 
 @pytest.mark.parametrize("variables", [SHOP, ENTERPRISE], ids=["oss", "enterprise"])

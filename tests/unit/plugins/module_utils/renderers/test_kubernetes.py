@@ -161,6 +161,11 @@ def test_warnings_name_what_the_dialect_cannot_express():
     ]
     assert not [w for w in plan(dict(SHOP, microseg_tenants=[], microseg_apps=SHOP["microseg_apps"][1:])).warnings
                 if w.startswith("kubernetes dialect")]
+    # the same as losses: what changed, which rule of the tiered model, and which traffic may be judged differently
+    assert [(loss.change, loss.tier, loss.rule, loss.source, loss.destination, loss.port) for loss in plan(SHOP).losses] == [
+        ("widened", "appsec", "hipstershop/frontend -> domain:api.example.com 443/TCP", "hipstershop/frontend", "*", "443/TCP"),
+        ("widened", "security", "trusted-domains", "*", "*", "443/TCP"),
+        ("merged", "security", "tenant-shop-pci", "*", "*", "*")]
 
 
 # -- catch-alls and DNS ----------------------------------------------------------------------------
