@@ -5,14 +5,21 @@ class ModuleDocFragment:
     DOCUMENTATION = r"""
 options:
   dialect:
-    description: Policy dialect to render (C(microseg_dialect)).
+    description:
+      - Policy dialect to render (C(microseg_dialect)).
+      - C(calico) writes the tiered Calico policies; C(kubernetes) C(networking.k8s.io/v1) NetworkPolicies (and an
+        AdminNetworkPolicy for the threat nets); C(kubernetes-anp) AdminNetworkPolicies and the BaselineAdminNetworkPolicy
+        C(default) (C(policy.networking.k8s.io/v1alpha1)) for the security, platform and default tiers and NetworkPolicies
+        for application and appsec (the cluster must serve both admin kinds, O(cluster_serves)).
     type: str
     default: calico
-    choices: [calico, kubernetes]
+    choices: [calico, kubernetes, kubernetes-anp]
   calico_version:
     description:
       - Calico version of the target (C(microseg_calico_version)).
-      - Below C(3.32) policies in non-default tiers are named C(<tier>.<name>).
+      - Below C(3.32) policies are named C(<tier>.<name>); below C(3.30) open source has no staged policies.
+      - With the C(calico) dialect only C(3.29) to C(3.32) are accepted; a number with a one-digit minor (C(3.3), what YAML
+        makes of an unquoted C(3.30)) is refused.
     type: str
     default: "3.32"
   calico_edition:
@@ -83,6 +90,26 @@ options:
         as declared flows of the cluster. Rows are namespace-qualified. A missing file holds no rows.
       - Through the action plugin it defaults to C(flows/remediated-<inventory_hostname>.md) relative to O(base_dir).
     type: path
+  cluster_serves:
+    description:
+      - The cluster-wide policy kinds the cluster serves (C(microseg_cluster_serves)), for the dialects that write them;
+        the C(kubernetes) dialect denies the threat nets with an C(AdminNetworkPolicy) only where it is served.
+      - The C(directory) target has no API server and takes this list. On the C(cluster) target API discovery decides and wins
+        over this list (a value other than the default that discovery contradicts is warned about).
+    type: list
+    elements: str
+    default: [AdminNetworkPolicy, BaselineAdminNetworkPolicy]
+    choices: [AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy]
+  threat_nets_fallback:
+    description:
+      - What the C(kubernetes) dialect does with O(threat_nets) where the cluster serves no C(AdminNetworkPolicy)
+        (C(microseg_threat_nets_fallback)).
+      - C(fail) stops the run before anything is written, naming the kind, the cluster and the ways out.
+      - C(except) puts the threat nets into the C(except) of every egress C(ipBlock) of the in-scope namespaces' NetworkPolicies
+        and reports that pods of out-of-scope namespaces can still reach them.
+    type: str
+    default: fail
+    choices: [fail, except]
   base_dir:
     description: Directory that relative paths in the intent are relative to, normally C(inventory_dir).
     type: path

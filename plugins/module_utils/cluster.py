@@ -106,6 +106,16 @@ class ClusterTarget:
         """The kinds of MANAGED_KINDS this server serves: what apply lists for prune and snapshots cover."""
         return [kind for kind in MANAGED_KINDS if self.api.serves(*kind)]
 
+    def served_kinds(self, kinds):
+        """The names of ``kinds`` (kind -> apiVersion) that this API server serves in that apiVersion, by discovery (one
+        request per group version, cached). The directory target has no such method: it has no API server to ask."""
+        served = []
+        for kind, api_version in sorted(kinds.items()):
+            group, _slash, version = api_version.rpartition("/")
+            if self.api.serves(group or CORE_GROUP, kind, version):
+                served.append(kind)
+        return served
+
     def list(self, kinds=None, labels=None):
         """Objects as ``{ident: obj}``: one LIST per kind, label-selected by ``labels``.
 

@@ -15,7 +15,9 @@ Modelling choices where the specification leaves room (all documented in the tes
 * A :class:`Workload` without ``ip`` is an address somewhere inside ``cluster_cidrs``: a net
   contains it only when the net contains a whole cluster CIDR (or is ``0.0.0.0/0`` / ``::/0``).
   An :class:`External` with only a domain has an unknown address outside the cluster: only
-  ``0.0.0.0/0`` / ``::/0`` contain it, so ``notNets`` with specific CIDRs matches it.
+  ``0.0.0.0/0`` / ``::/0`` contain it, so ``notNets`` with specific CIDRs matches it; so do nets
+  that together with the cluster CIDRs cover a whole address family (the CIDRs of "everything
+  outside the cluster", which an AdminNetworkPolicy without ``except`` must list).
 * The source port is unknown unless ``verdict(..., source_port=N)`` gives it; an unknown
   source port is in no ``source.ports`` list and matches every ``source.notPorts``.
 * ``services`` rules are resolved from Service objects passed in ``objects`` (selector and
@@ -203,6 +205,7 @@ class PolicySet:
         except ValueError as err:
             raise InputError(str(err), field="cluster_cidrs") from err
         self._ns_labels = {}
+        self._covering = {}   # nets -> do they cover everything outside the cluster (see _outside_covered)
         for name, labels in namespaces_from_objects(objects).items():
             self._ns_labels[name] = dict(labels)
         for name, labels in (namespaces or {}).items():
@@ -300,7 +303,19 @@ class PolicySet:
             return any(net.version == ip.version and ip in net for net in nets)
         if view.is_workload:
             return any(net.prefixlen == 0 or any(c.version == net.version and c.subnet_of(net) for c in self.cluster_cidrs) for net in nets)
-        return any(net.prefixlen == 0 for net in nets)
+        return any(net.prefixlen == 0 for net in nets) or self._outside_covered(nets)
+
+    def _outside_covered(self, nets):
+        """Do ``nets`` hold every address of one family outside the cluster CIDRs (an unknown outside address)?"""
+        found = self._covering.get(nets)
+        if found is None:
+            found = False
+            for version in {net.version for net in nets}:
+                together = [n for n in nets if n.version == version] + [c for c in self.cluster_cidrs if c.version == version]
+                if [n.prefixlen for n in ipaddress.collapse_addresses(together)] == [0]:
+                    found = True
+            self._covering[nets] = found
+        return found
 
     def _sets_for(self, view):
         if view.ip is not None:

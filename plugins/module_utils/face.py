@@ -8,9 +8,11 @@ from __future__ import annotations
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import MicrosegError, GateRefused
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers import DIALECTS
+from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import DEFAULT_CLUSTER_SERVES
 
 INTENT_SPEC = dict(
-    dialect=dict(type="str", default="calico", choices=["calico", "kubernetes"]),
+    dialect=dict(type="str", default="calico", choices=list(DIALECTS)),
     calico_version=dict(type="str", default="3.32"),
     calico_edition=dict(type="str", default="oss", choices=["oss", "enterprise"]),
     tenants=dict(type="list", elements="dict", default=[]),
@@ -23,6 +25,9 @@ INTENT_SPEC = dict(
     flow_logs=dict(type="list", elements="raw", default=[]),
     strict=dict(type="bool", default=False),
     remediated_flows=dict(type="path"),
+    cluster_serves=dict(type="list", elements="str", default=list(DEFAULT_CLUSTER_SERVES),
+                        choices=["AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy"]),
+    threat_nets_fallback=dict(type="str", default="fail", choices=["fail", "except"]),
     base_dir=dict(type="path", default="."),
 )
 
@@ -39,7 +44,7 @@ TARGET_SPEC = dict(
 def intent_variables(params):
     """Module parameters -> the microseg_* variables of CONTRACT §3."""
     names = ("dialect", "calico_version", "calico_edition", "tenants", "apps", "trusted_domains", "threat_nets", "dns",
-             "cluster_cidrs", "observed_flows", "flow_logs", "strict", "remediated_flows")
+             "cluster_cidrs", "observed_flows", "flow_logs", "strict", "remediated_flows", "cluster_serves", "threat_nets_fallback")
     return {"microseg_" + name: params.get(name) for name in names}
 
 

@@ -13,6 +13,7 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import I
 from ansible_collections.zerotrust.microseg.plugins.module_utils import labels as k8s_labels
 from ansible_collections.zerotrust.microseg.plugins.module_utils import selector as calico_selector
 from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers import DIALECTS
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.calico import version_problem
 
 TIERS = ("security", "platform", "application", "appsec", "default")
 APP_TIERS = ("application", "appsec")
@@ -20,6 +21,12 @@ EDITIONS = ("oss", "enterprise")
 PCI_LABEL = ("pci", "true")
 DEFAULT_DNS = {"namespace": "kube-system", "selector": "k8s-app == 'kube-dns'", "port": 53}
 DEFAULT_CLUSTER_CIDRS = ("10.244.0.0/16", "10.96.0.0/12")
+# microseg_cluster_serves: the cluster-wide policy kinds a dialect may write (kind -> the apiVersion it is written as); the
+# cluster target discovers them instead (phases.adopt_served_kinds), the directory target takes the variable
+CLUSTER_KINDS = {"AdminNetworkPolicy": "policy.networking.k8s.io/v1alpha1", "BaselineAdminNetworkPolicy": "policy.networking.k8s.io/v1alpha1",
+                 "ClusterNetworkPolicy": "policy.networking.k8s.io/v1alpha2"}
+DEFAULT_CLUSTER_SERVES = ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy")   # as a cluster serving the v1alpha1 CRDs: both come together
+THREAT_NETS_FALLBACKS = ("fail", "except")   # microseg_threat_nets_fallback: what the kubernetes dialect does without AdminNetworkPolicy
 SOURCE = "inventory"
 
 
@@ -62,6 +69,9 @@ class Intent:
     flow_logs: list = field(default_factory=list)
     strict: bool = False          # skipped flow-log lines are errors (microseg_strict)
     remediated_flows: str = ""    # the flow table remediate appends accepted rows to (microseg_remediated_flows)
+    cluster_serves: tuple = DEFAULT_CLUSTER_SERVES   # CLUSTER_KINDS the cluster serves (microseg_cluster_serves, or discovery)
+    served_by: str = "the cluster (microseg_cluster_serves)"   # who says so, for messages (phases.adopt_served_kinds names the cluster)
+    threat_nets_fallback: str = "fail"               # without AdminNetworkPolicy: fail, or except (microseg_threat_nets_fallback)
     base_dir: str = "."
 
     @property
@@ -147,14 +157,33 @@ def _cidr(value, field_name):
         _fail(field_name, "%r is not a CIDR: %s" % (text, err))
 
 
-def _version(value):
-    text = str(value)
+def calico_version_text(value, field_name="microseg_calico_version"):
+    """The version as written. An unquoted YAML number is a float: with a two-digit minor (3.31) it is unambiguous; with
+    one digit (3.4) it may have been written 3.4 or 3.40 (YAML drops the zero), so it is refused, asking for quotes."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        _fail(field_name, "%r is not a version like \"3.32\"" % (value,))
+    if not isinstance(value, float):
+        return str(value)
+    text = repr(float(value))
+    _major, _dot, minor = text.partition(".")
+    if minor.isdigit() and len(minor) == 1:
+        _fail(field_name, "the unquoted number %s is ambiguous: YAML reads %s0 as %s too; quote the version as written, e.g. "
+              "%s: \"%s0\"" % (text, text, text, field_name, text))
+    return text
+
+
+def calico_version(value, dialect="calico", edition="oss"):
+    """``microseg_calico_version`` -> ``(major, minor)``; with the calico dialect only the versions it renders for."""
+    text = calico_version_text(value)
     try:
         parts = tuple(int(p) for p in text.split(".")[:2])
     except ValueError:
         _fail("microseg_calico_version", "%r is not a version like \"3.32\"" % text)
     if len(parts) < 2:
         parts = parts + (0,)
+    problem = version_problem(parts, edition) if dialect == "calico" else ""
+    if problem:
+        _fail("microseg_calico_version", problem)
     return parts
 
 
@@ -239,6 +268,18 @@ def _dns(raw):
     return Dns(namespace=namespace, selector=text, port=port)
 
 
+def _served_kinds(raw):
+    """``microseg_cluster_serves`` -> the sorted kinds (None: the default; an empty list is a cluster serving none)."""
+    if raw is None:
+        return DEFAULT_CLUSTER_SERVES
+    kinds = []
+    for i, kind in enumerate(_list(raw, "microseg_cluster_serves")):
+        if kind not in CLUSTER_KINDS:
+            _fail("microseg_cluster_serves[%d]" % i, "must be one of %s, got %r" % (", ".join(CLUSTER_KINDS), kind))
+        kinds.append(kind)
+    return tuple(sorted(set(kinds)))
+
+
 def load_intent(variables, base_dir="."):
     """Validate the ``microseg_*`` variables of one host into an Intent."""
     v = dict(variables or {})
@@ -246,10 +287,11 @@ def load_intent(variables, base_dir="."):
     intent.dialect = v.get("microseg_dialect") or "calico"
     if intent.dialect not in DIALECTS:
         _fail("microseg_dialect", "must be one of %s, got %r" % (", ".join(DIALECTS), intent.dialect))
-    intent.calico_version = _version(v.get("microseg_calico_version") or "3.32")
     intent.edition = v.get("microseg_calico_edition") or "oss"
     if intent.edition not in EDITIONS:
         _fail("microseg_calico_edition", "must be one of %s, got %r" % (", ".join(EDITIONS), intent.edition))
+    version = v.get("microseg_calico_version")
+    intent.calico_version = calico_version("3.32" if version in (None, "") else version, intent.dialect, intent.edition)
     intent.tenants = _tenants(v.get("microseg_tenants"))
     intent.apps = _apps(v.get("microseg_apps"), intent.tenants)
     intent.trusted_domains = sorted({_domain(d, "microseg_trusted_domains[%d]" % i)
@@ -265,4 +307,8 @@ def load_intent(variables, base_dir="."):
     intent.strict = _bool(v.get("microseg_strict") or False, "microseg_strict")
     remediated = v.get("microseg_remediated_flows")
     intent.remediated_flows = _string(remediated, "microseg_remediated_flows") if remediated else ""
+    intent.cluster_serves = _served_kinds(v.get("microseg_cluster_serves"))
+    intent.threat_nets_fallback = v.get("microseg_threat_nets_fallback") or "fail"
+    if intent.threat_nets_fallback not in THREAT_NETS_FALLBACKS:
+        _fail("microseg_threat_nets_fallback", "must be one of %s, got %r" % (", ".join(THREAT_NETS_FALLBACKS), intent.threat_nets_fallback))
     return intent

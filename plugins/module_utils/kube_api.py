@@ -342,9 +342,9 @@ class KubeApi:
             raise TargetError("the Kubernetes API at %s serves %s/%s but not kind %s: %s" % (self.host, group, chosen, kind, hint))
         return found
 
-    def serves(self, group, kind):
-        """True when ``(group, kind)`` is served (in the version the collection would use)."""
-        chosen = self.version_of(group)
+    def serves(self, group, kind, version=None):
+        """True when ``(group, kind)`` is served (in ``version``, else in the version the collection would use)."""
+        chosen = self.version_of(group, version)
         return chosen is not None and kind in self._kinds(group, chosen)
 
     def _kinds(self, group, version):

@@ -47,6 +47,9 @@ SERVER_DEFAULTS = {
     ("policy.networking.k8s.io", "AdminNetworkPolicy"): tuple(("spec", direction, "*", "ports", "*", kind, "protocol")
                                                               for direction in ("ingress", "egress")
                                                               for kind in ("portNumber", "portRange")),
+    ("policy.networking.k8s.io", "BaselineAdminNetworkPolicy"): tuple(("spec", direction, "*", "ports", "*", kind, "protocol")
+                                                                      for direction in ("ingress", "egress")
+                                                                      for kind in ("portNumber", "portRange")),
     ("networking.k8s.io", "NetworkPolicy"): (("spec", "policyTypes"), ("spec", "ingress", "*", "ports", "*", "protocol"),
                                              ("spec", "egress", "*", "ports", "*", "protocol")),
 }

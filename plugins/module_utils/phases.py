@@ -19,7 +19,9 @@ import os
 from ansible_collections.zerotrust.microseg.plugins.module_utils.apply import apply_with_rollback, recover
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import GateRefused, MicrosegError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import merge_flows
-from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import declared_flows, make_plan, observed_flows
+from ansible_collections.zerotrust.microseg.plugins.module_utils import fidelity
+from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import CLUSTER_KINDS, DEFAULT_CLUSTER_SERVES
+from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import check_dialect, declared_flows, make_plan, observed_flows
 from ansible_collections.zerotrust.microseg.plugins.module_utils.tags import PHASES
 from ansible_collections.zerotrust.microseg.plugins.module_utils.reconcile import coverage, reconcile, skipped_warnings, with_skipped, write_report
 from ansible_collections.zerotrust.microseg.plugins.module_utils.verdicts import evaluate_flows, future_state, gate as refuse_denied
@@ -38,6 +40,28 @@ def apply_summary(phase, plan, result, proven=None):
     if proven is not None:
         line += "; gate: %d declared and observed flows proven allowed" % proven
     return line
+
+
+def adopt_served_kinds(intent, target, host):
+    """Tell the renderers (which never read a target) what the cluster serves: ``intent.cluster_serves`` and ``served_by``.
+
+    The directory target has no API server: ``microseg_cluster_serves`` says. On the cluster target discovery says, and wins
+    over the variable; a value other than the default that discovery contradicts is warned about (the default is no claim).
+    The Calico dialect writes none of these kinds: no discovery. Returns the warnings.
+    """
+    discover = getattr(target, "served_kinds", None)
+    if discover is None or not fidelity.reported(intent.dialect):
+        intent.served_by = "cluster %s (microseg_cluster_serves: [%s])" % (host, ", ".join(intent.cluster_serves))
+        return []
+    served = tuple(sorted(discover(CLUSTER_KINDS)))
+    declared = tuple(sorted(intent.cluster_serves))
+    warnings = []
+    if declared != tuple(sorted(DEFAULT_CLUSTER_SERVES)) and declared != served:
+        warnings.append("microseg_cluster_serves [%s] is not used on the cluster target: discovery at %s finds [%s]"
+                        % (", ".join(declared), target.api.host, ", ".join(served)))
+    intent.cluster_serves = served
+    intent.served_by = "cluster %s (the Kubernetes API at %s)" % (host, target.api.host)
+    return warnings
 
 
 def scope_summary(namespaces):
@@ -66,6 +90,8 @@ class ClusterRun:
         self._recovered = []   # the current phase's recovery warnings, kept when the phase then fails
         self._gate = None      # the enforce gate's outcome, for the evidence report
         self._covered = None   # analyze's reconcile.coverage of the declared and observed flows, for the evidence report
+        self._served = []      # adopt_served_kinds's warnings, shown with the first phase
+        self._applied = None   # (phase, plan losses) of the last deploy or enforce applied, for the fidelity report
 
     @property
     def declared(self):
@@ -81,11 +107,22 @@ class ClusterRun:
         return self._observed
 
     def run(self, phases):
-        """Phase -> result, in methodology order; a failed phase ends the run."""
+        """Phase -> result, in methodology order; a failed phase ends the run.
+
+        First of all, what the cluster serves is settled (discovery on the cluster target) and the dialect checks that it
+        can honour the intent there: if not, the first phase fails before anything is read from the policies or written,
+        reports included (every phase plans, if only for the evidence report's verdicts at enforce).
+        """
         results = {}
-        for phase in PHASES:
-            if phase not in phases:
-                continue
+        selected = [phase for phase in PHASES if phase in phases]
+        if selected:
+            try:
+                self._served = adopt_served_kinds(self.intent, self.target, self.host)
+                check_dialect(self.intent)
+            except MicrosegError as err:
+                return {selected[0]: dict(failed=True, changed=False, msg="%s failed on %s before writing anything: %s" % (selected[0], self.host, err),
+                                          warnings=list(self._served))}
+        for phase in selected:
             self._recovered = []
             try:
                 results[phase] = getattr(self, phase)() if phase not in APPLY_PHASES else self.apply(phase)
@@ -95,8 +132,12 @@ class ClusterRun:
             except MicrosegError as err:
                 results[phase] = dict(failed=True, changed=False, msg="%s failed on %s and was rolled back: %s" % (phase, self.host, err),
                                       warnings=list(self._recovered))
+            if self._served:
+                results[phase]["warnings"] = list(self._served) + list(results[phase].get("warnings") or ())
+                self._served = []
             if results[phase].get("failed"):
                 break
+        self.fidelity(results)
         self.evidence(results)
         return results
 
@@ -174,9 +215,30 @@ class ClusterRun:
                 self._gate = {"disabled": True}
             result = apply_with_rollback(target, plan.objects, plan.scope, keep_enforced=phase == "deploy" and self.keep_enforced, label=phase)
         warnings = list(dict.fromkeys(self._recovered + result.warnings + list(plan.warnings)))
-        return dict(changed=result.changed, msg=apply_summary(phase, plan, result, proven), warnings=warnings,
-                    created=result.created, updated=result.updated, deleted=result.deleted, kept=result.kept, unchanged=result.unchanged,
-                    tiers=plan.tiers, objects=len(plan.objects), diff=result.diff)
+        msg = apply_summary(phase, plan, result, proven)
+        self._applied = (phase, plan.losses)
+        if fidelity.reported(self.intent.dialect):
+            msg += "; fidelity to the tiered model: %s (report %s)" % (fidelity.summary(plan.losses), self._fidelity_path())
+        return dict(changed=result.changed, msg=msg, warnings=warnings, created=result.created, updated=result.updated, deleted=result.deleted,
+                    kept=result.kept, unchanged=result.unchanged, tiers=plan.tiers, objects=len(plan.objects), diff=result.diff)
+
+    def _fidelity_path(self):
+        return os.path.join(self.report_dir, self.host, fidelity.FILE)
+
+    def fidelity(self, results):
+        """fidelity.json (``fidelity.py``) of the plan the run's last successful deploy or enforce applied, once per run as
+        the evidence report, so that a run of both phases writes the enforced set's and its rerun changes nothing; its
+        diff and change go to that phase's result. Runs that apply nothing (identify, analyze, a deploy that failed) leave
+        it as it is."""
+        if self._applied is None:
+            return
+        phase, losses = self._applied
+        written, path, diff = fidelity.write(self.report_dir, self.host, self.intent, phase, losses, self.target.check_mode)
+        result = results[phase]
+        result["fidelity"] = path
+        if written:
+            result["changed"] = True
+            result["diff"] = list(result.get("diff") or ()) + diff
 
     def remediate(self):
         from ansible_collections.zerotrust.microseg.plugins.module_utils.remediation import remediate

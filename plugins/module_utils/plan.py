@@ -12,7 +12,8 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils import flows as
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flow_logs import read_flow_logs
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import TIER_LABEL, identity
-from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers import render
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers import RENDERERS, render
+from ansible_collections.zerotrust.microseg.plugins.module_utils import fidelity
 
 PHASES = ("deploy", "enforce")
 POSTURES = {"deploy": "failsafe", "enforce": "enforced"}
@@ -90,6 +91,14 @@ def selected_tiers(tiers):
     return [t for t in TIERS if t in tiers]
 
 
+def check_dialect(intent):
+    """Refuse an intent the dialect cannot honour on its cluster (``intent.cluster_serves``) before anything is read or
+    written: the renderer's own ``check(intent)``, where it has one (the renderers call it too)."""
+    check = getattr(RENDERERS[intent.dialect], "check", None)
+    if check is not None:
+        check(intent)
+
+
 def make_plan(intent, phase, tiers=None, flows=None):
     """Render the policy set of ``phase`` for the selected tiers (all by default)."""
     if phase not in PHASES:
@@ -104,6 +113,10 @@ def make_plan(intent, phase, tiers=None, flows=None):
         if key in seen:
             raise InputError("two security domains render the same object %s %s; rename one of them" % (obj["kind"], key[3]), field="microseg_apps")
         seen.add(key)
-    # one warning per distinct sentence (a tenant's guardrail merged into default-deny says the same for every tenant)
-    warnings = list(dict.fromkeys(loss.why for loss in losses))
+    # one warning per distinct sentence (a tenant's guardrail merged into default-deny says the same for every tenant); a
+    # dialect other than Calico's own prints its fidelity lines instead: change, tier and rule of the tiered model, and why
+    if fidelity.reported(intent.dialect):
+        warnings = fidelity.lines(intent.dialect, losses)
+    else:
+        warnings = list(dict.fromkeys(loss.why for loss in losses))
     return Plan(objects=objects, warnings=warnings, losses=losses, flows=flows, tiers=chosen)

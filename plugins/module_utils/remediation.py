@@ -30,13 +30,13 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import 
     MANAGED_BY, POSTURE_LABEL, TIER_LABEL, identity, relpath, same_content)
 from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import declared_flows, make_plan, observed_flows, remediated_flows
 from ansible_collections.zerotrust.microseg.plugins.module_utils.reconcile import skipped_warnings, with_skipped, write_report
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.calico import check_served, features, version_text
 from ansible_collections.zerotrust.microseg.plugins.module_utils.verdicts import flow_verdict, future_state, gate as refuse_denied, group_workloads
 
 REMEDIATION_LABEL = "zerotrust.microseg/remediation"
 PROPOSED = "proposed"
 PROPOSAL_SCOPE = {REMEDIATION_LABEL: PROPOSED}
 STAGED_KINDS = {"NetworkPolicy": "StagedNetworkPolicy", "GlobalNetworkPolicy": "StagedGlobalNetworkPolicy"}
-STAGED_SINCE = (3, 30)
 CALICO_TIER_LABEL = "projectcalico.org/tier"
 # Where a flow's allowing rule is looked for first: the tiers that carry declared flows.
 _CARRYING_TIERS = ("appsec", "application")
@@ -51,9 +51,9 @@ def staged_note(intent):
     """Why proposals cannot be staged on this target ("" when they can)."""
     if intent.dialect != "calico":
         return "report only: the %s dialect has no staged policy kind; apply with microseg_remediate_apply=true" % intent.dialect
-    if tuple(intent.calico_version) < STAGED_SINCE:
-        return ("report only: Calico %s has no staged policies (3.30+); apply with microseg_remediate_apply=true"
-                % ".".join(str(part) for part in intent.calico_version))
+    if not features(intent.calico_version, intent.edition).staged:   # the one table of what a Calico serves
+        return ("report only: Calico %s has no staged policies (open source 3.30+); apply with microseg_remediate_apply=true"
+                % version_text(intent.calico_version))
     return ""
 
 
@@ -215,6 +215,7 @@ class Remediation:
                 staged.append(staged_copy(obj))
             elif obj["kind"] in ("GlobalNetworkSet", "NetworkSet") and old is None:
                 staged.append(proposed_network_set(obj))
+        check_served(staged, features(self.intent.calico_version, self.intent.edition))
         return staged
 
     def preview(self):

@@ -16,6 +16,12 @@ description:
     C(--tags) / C(--skip-tags) select in one call (O(phases=selected), O(report=false)), then each role reports its phase from
     that call's results, so a cluster costs one module process per run, not one per step.
   - Check mode writes nothing and, with C(--diff), returns each phase's per-object diffs.
+  - Before any phase, what the cluster serves is settled (API discovery on the C(cluster) target, which wins over
+    C(microseg_cluster_serves); that variable on the C(directory) target) and a dialect that cannot honour the intent there
+    fails the first phase before anything is written (the C(kubernetes) dialect with threat nets and no AdminNetworkPolicy,
+    unless C(microseg_threat_nets_fallback=except)).
+  - With a dialect other than C(calico), the last deploy or enforce the run applied writes C(<report_dir>/<host>/fidelity.json),
+    each rule of the tiered model that dialect widened, merged or dropped, and each phase prints them, one line per rule.
   - Before deploy, enforce or remediate reads or writes the policies, it recovers from a run whose controller died in the
     middle of a phase (its snapshot or its name in the lock left behind) - the lock is taken over, the target restored to
     before the interrupted phase and the leftovers discarded - and warns C(interrupted run of <phase> found ...). In check

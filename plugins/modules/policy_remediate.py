@@ -118,6 +118,8 @@ import os
 from ansible_collections.zerotrust.microseg.plugins.module_utils.face import (
     INTENT_SPEC, TARGET_SPEC, MicrosegModule, intent_variables, open_target)
 from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import load_intent
+from ansible_collections.zerotrust.microseg.plugins.module_utils.phases import adopt_served_kinds
+from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import check_dialect
 from ansible_collections.zerotrust.microseg.plugins.module_utils.remediation import remediate
 
 
@@ -125,7 +127,11 @@ def run(module):
     params = module.params
     intent = load_intent(intent_variables(params), params["base_dir"])
     report_path = os.path.join(intent.resolve(params["report_dir"]), params["host"], "remediation.json")
-    outcome = remediate(intent, open_target(module), report_path, params["host"], apply=params["apply"], gate=params["gate"])
+    target = open_target(module)
+    for warning in adopt_served_kinds(intent, target, params["host"]):   # what the cluster serves, before anything is planned
+        module.warn(warning)
+    check_dialect(intent)
+    outcome = remediate(intent, target, report_path, params["host"], apply=params["apply"], gate=params["gate"])
     for warning in outcome.pop("warnings"):
         module.warn(warning)
     if not module._diff:

@@ -27,6 +27,8 @@ INVENTORY_OPTIONS = {
     "flow_logs": "microseg_flow_logs",
     "strict": "microseg_strict",
     "remediated_flows": "microseg_remediated_flows",
+    "cluster_serves": "microseg_cluster_serves",
+    "threat_nets_fallback": "microseg_threat_nets_fallback",
     "target": "microseg_target",
     "directory": "microseg_directory",
     "kubeconfig": "microseg_kubeconfig",
@@ -36,7 +38,7 @@ INVENTORY_OPTIONS = {
 }
 # the declared intent (CONTRACT §3) and the target (CONTRACT §2), as the modules name them
 INTENT_OPTIONS = ("dialect", "calico_version", "calico_edition", "tenants", "apps", "trusted_domains", "threat_nets", "dns",
-                  "cluster_cidrs", "observed_flows", "flow_logs", "strict", "remediated_flows")
+                  "cluster_cidrs", "observed_flows", "flow_logs", "strict", "remediated_flows", "cluster_serves", "threat_nets_fallback")
 # microseg_remediated_flows defaults to one table per cluster beside the other flow tables
 REMEDIATED_FLOWS_DEFAULT = "flows/remediated-%s.md"
 TARGET_OPTIONS = ("target", "directory", "kubeconfig", "context", "force")

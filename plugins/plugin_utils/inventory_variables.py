@@ -20,6 +20,9 @@ import yaml
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.module_utils.parsing.convert_bool import boolean
 
+from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
+from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import calico_version
+
 YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C one when built: ten times faster
 PREFIX = "microseg_"
 ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "roles")
@@ -104,8 +107,21 @@ def type_errors(values, spec):
     return named or list(result.error_messages)
 
 
+def version_errors(values):
+    """``microseg_calico_version`` as the modules will read it (``intent.calico_version``): an unquoted number whose
+    written form YAML lost (3.4 from 3.40), or a version the calico dialect does not render for, is an error."""
+    if values.get("microseg_calico_version") in (None, ""):
+        return []
+    try:
+        calico_version(_plain(values["microseg_calico_version"]), _plain(values.get("microseg_dialect")) or "calico",
+                       _plain(values.get("microseg_calico_edition")) or "oss")
+    except InputError as err:
+        return ["%s: %s" % (err.field, err.message)]
+    return []
+
+
 def number_warnings(values):
-    """A Calico version YAML read as a number has lost any trailing zero (3.30 is 3.3): say so."""
+    """A Calico version YAML read as a number (3.31, unambiguous; 3.3 is an error): say so, it had better be quoted."""
     value = values.get("microseg_calico_version")
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return ["microseg_calico_version is the number %r, read as %r; quote it (\"3.30\"), YAML drops a trailing zero" % (value, str(value))]
@@ -119,7 +135,7 @@ def check(values, names=(), roles_dir=ROLES_DIR):
     spec = variable_spec(roles_dir)
     if not spec:   # without them every name would look unknown
         return ["no role argument specs found (%s)" % os.path.join(roles_dir, "*", "meta", "argument_specs.yml")], []
-    errors = type_errors(values, spec)
+    errors = type_errors(values, spec) or version_errors(values)
     if errors:
         return errors, []
     unknown = unknown_variables(names, known_variables(roles_dir))

@@ -10,6 +10,7 @@ from conftest import policy_tree, run_playbook, tree
 from test_semantics import set_lab_variable
 
 from ansible_collections.zerotrust.microseg.plugins.plugin_utils.inventory_intent import INVENTORY_OPTIONS
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers import DIALECTS
 
 FAILED = "Validation of the microseg_* variables failed: "
 TYPO_WARNING = "[WARNING]: unknown variable microseg_tennants; did you mean microseg_tenants?"
@@ -30,7 +31,7 @@ def names_no_module_option(out):
     ("microseg_apps", "yaobank", "option 'microseg_apps' is of type str and we were unable to convert to dict"),
     ("microseg_strict", "maybe", "argument 'microseg_strict' is of type str and we were unable to convert to bool"),
     ("microseg_tenants", {}, "argument 'microseg_tenants' is of type dict and we were unable to convert to list"),
-    ("microseg_dialect", "cilium", "value of microseg_dialect must be one of: calico, kubernetes, got: cilium"),
+    ("microseg_dialect", "cilium", "value of microseg_dialect must be one of: %s, got: cilium" % ", ".join(DIALECTS)),
     ("microseg_dns", "kube-dns", "argument 'microseg_dns' is of type str and we were unable to convert to dict"),
     ("microseg_target", "kubernetes", "value of microseg_target must be one of: cluster, directory, got: kubernetes"),
     # read by the first task's own arguments ("{{ microseg_keep_enforced | default(true) | bool }}") as well
@@ -95,6 +96,50 @@ def test_unquoted_calico_version_is_warned_and_read_as_its_text(lab):
     assert "[WARNING]: microseg_calico_version is the number 3.31, read as '3.31'; quote it" in result.out
     names = [path for path in policy_tree(os.path.join(lab, "cluster")) if "/NetworkPolicy/hipstershop/" in path]
     assert names and all(os.path.basename(path).startswith("appsec.") for path in names)   # below 3.32: <tier>.<name>
+
+
+def set_calico_version_text(lab, text):
+    """Write ``microseg_calico_version: <text>`` into the lab copy's group_vars as is (``3.40`` unquoted: a YAML float)."""
+    vars_file = os.path.join(lab, "group_vars", "lab.yml")
+    with open(vars_file, encoding="utf-8") as handle:
+        content = handle.read()
+    assert 'microseg_calico_version: "3.32"\n' in content
+    with open(vars_file, "w", encoding="utf-8") as handle:
+        handle.write(content.replace('microseg_calico_version: "3.32"\n', "microseg_calico_version: %s\n" % text))
+
+
+AMBIGUOUS = ('microseg_calico_version: the unquoted number %s is ambiguous: YAML reads %s0 as %s too; quote the version as written, '
+             'e.g. microseg_calico_version: "%s0"')
+UNSUPPORTED = "microseg_calico_version: Calico %s is not supported: the calico dialect renders for Calico 3.29 to 3.32"
+
+
+@pytest.mark.parametrize("text, says", [
+    ("3.40", AMBIGUOUS % (("3.4",) * 4)),      # YAML: the float 3.4
+    ("3.30", AMBIGUOUS % (("3.3",) * 4)),
+    ('"3.28"', UNSUPPORTED % "3.28" + " (policy tiers came to Calico open source in 3.29)"),
+    ('"3.33"', UNSUPPORTED % "3.33" + " (a newer Calico is not known to this release of zerotrust.microseg)"),
+])
+def test_an_ambiguous_or_unsupported_calico_version_fails_before_anything_is_written(lab, text, says):
+    set_calico_version_text(lab, text)
+    before = tree(lab)
+    result = run_playbook(lab)
+    assert result.rc != 0, result.out
+    assert result.failed == 1 and result.ok == 0, result.out   # the first task, before any phase
+    errors = error_lines(result.out)
+    assert len(errors) == 1 and FAILED + says in errors[0], result.out
+    assert tree(lab) == before
+
+
+def test_a_calico_version_given_as_a_json_number_is_refused_and_as_text_accepted(lab):
+    before = tree(lab)
+    result = run_playbook(lab, "--tags", "deploy", "-e", '{"microseg_calico_version": 3.30}')
+    assert result.rc != 0, result.out
+    assert FAILED + AMBIGUOUS % (("3.3",) * 4) in "".join(error_lines(result.out)), result.out
+    assert tree(lab) == before
+    result = run_playbook(lab, "--tags", "deploy", "-e", "microseg_calico_version=3.30")   # key=value: the text "3.30"
+    assert result.rc == 0, result.out
+    names = [path for path in policy_tree(os.path.join(lab, "cluster")) if "/NetworkPolicy/hipstershop/" in path]
+    assert names and all(os.path.basename(path).startswith("appsec.") for path in names)   # 3.30, not 3.3
 
 
 ROLE_ALONE = """---

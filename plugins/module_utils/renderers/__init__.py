@@ -3,10 +3,10 @@ over the shared ``model``. A new dialect is one new file with ``render(intent, f
 ``RENDERERS`` (imports stay static, so Ansible ships every renderer a module may need)."""
 from __future__ import annotations
 
-from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers import calico, kubernetes
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers import calico, kubernetes, kubernetes_anp
 
 # dialect (microseg_dialect) -> its renderer module
-RENDERERS = {"calico": calico, "kubernetes": kubernetes}
+RENDERERS = {"calico": calico, "kubernetes": kubernetes, "kubernetes-anp": kubernetes_anp}
 DIALECTS = tuple(RENDERERS)
 
 

@@ -14,16 +14,39 @@ Shape of the set (tier order in brackets; a lower order runs first):
 
 Every application tier ends in a pass-all, so deploy never cuts a flow; enforce only flips
 the boundary and default catch-alls.
+
+What a Calico version and edition serve is decided in one place, ``features(version, edition)``, and ``unserved``
+holds every rendering to it (CALICO_SEMANTICS.md rules 7, 10, 16, 27, 30):
+
+* ``SUPPORTED``: Calico 3.29 (tiers in open source) to 3.32; ``microseg_calico_version`` outside is refused.
+* below 3.32 policies are named ``<tier>.<name>``; from 3.32 plain names.
+* staged policies (remediate's proposals): open source 3.30+, Enterprise every supported version; else report only.
+* Tier ``spec.defaultAction`` (3.30+) is *not* written: the ``<tier>-default-pass`` policies Pass at every version, so one
+  set serves every version (no migration on a Calico upgrade, the pass shows by name in flow-log traces, and the
+  platform, application and appsec passes cover only the in-scope namespaces, where a tier's defaultAction would cover
+  every pod another team's policy in that tier selects).
+* the upstream admin kinds (AdminNetworkPolicy / BaselineAdminNetworkPolicy 3.29-3.31, ClusterNetworkPolicy 3.32) are
+  what the cluster enforces beside Calico's own kinds; this dialect writes only ``projectcalico.org/v3`` kinds.
+* ``oss`` never carries an Enterprise-only field (``allowedEgressDomains``, rule ``domains``): domains widen, with a Loss.
 """
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils import selector as sel
+from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.model import Loss, LocalFlows, add_loss, base_labels, workload_policy_name
 
 API_VERSION = "projectcalico.org/v3"
+# the oldest and newest Calico (open-source version numbers) this dialect renders for, both included
+SUPPORTED = ((3, 29), (3, 32))
+POLICY_KINDS = ("Tier", "GlobalNetworkPolicy", "NetworkPolicy", "GlobalNetworkSet", "NetworkSet")
+STAGED_KINDS = ("StagedGlobalNetworkPolicy", "StagedNetworkPolicy", "StagedKubernetesNetworkPolicy")
+ANP_API, CNP_API = "policy.networking.k8s.io/v1alpha1", "policy.networking.k8s.io/v1alpha2"
+# fields only Calico Enterprise / Cloud serves: network sets' allowedEgressDomains, a rule entity's domains
+ENTERPRISE_FIELDS = ("allowedEgressDomains", "domains")
 NS_LABEL = "projectcalico.org/name"
 SET_LABEL = "zerotrust.microseg/network-set"
 TIER_ORDERS = {"security": 200, "platform": 300, "application": 400, "appsec": 500}
@@ -39,6 +62,96 @@ ORDERS = {
     "workload": 100,
     "catch-all": 100,
 }
+
+
+def version_text(version):
+    return ".".join(str(part) for part in version)
+
+
+@dataclass(frozen=True)
+class Features:
+    """What one Calico version and edition serve, as far as this collection writes or relies on it (see ``features``)."""
+    version: tuple
+    edition: str
+    tier_prefix: bool          # policies are named <tier>.<name> (below 3.32)
+    staged: bool               # StagedNetworkPolicy / StagedGlobalNetworkPolicy (open source 3.30+; Enterprise)
+    tier_default_action: bool  # Tier spec.defaultAction (3.30+); served, not written
+    domains: bool              # domain names: allowedEgressDomains (Enterprise / Cloud only)
+    admin_kinds: tuple         # upstream kinds Calico enforces in its admin / baseline tiers, (apiVersion, kind)
+
+    @property
+    def kinds(self):
+        """Every (apiVersion, kind) of a policy or network set this Calico serves."""
+        kinds = {(API_VERSION, kind) for kind in POLICY_KINDS}
+        if self.staged:
+            kinds.update((API_VERSION, kind) for kind in STAGED_KINDS)
+        return kinds | set(self.admin_kinds)
+
+
+def features(version, edition="oss"):
+    """The one table of version and edition features (CALICO_SEMANTICS.md rules 7, 10, 16, 27, 30)."""
+    version = tuple(version)[:2]
+    enterprise = edition == "enterprise"
+    if version < (3, 32):   # tiers adminnetworkpolicy / baselineadminnetworkpolicy
+        admin = ((ANP_API, "AdminNetworkPolicy"), (ANP_API, "BaselineAdminNetworkPolicy"))
+    else:                   # tiers kube-admin / kube-baseline
+        admin = ((CNP_API, "ClusterNetworkPolicy"),)
+    return Features(version=version, edition=edition, tier_prefix=version < (3, 32), staged=enterprise or version >= (3, 30),
+                    tier_default_action=version >= (3, 30), domains=enterprise, admin_kinds=admin)
+
+
+def version_problem(version, edition="oss"):
+    """Why the calico dialect cannot render for ``version`` ("" when it can)."""
+    version = tuple(version)[:2]
+    low, high = SUPPORTED
+    if low <= version <= high:
+        return ""
+    problem = "Calico %s is not supported: the calico dialect renders for Calico %s to %s" % (
+        version_text(version), version_text(low), version_text(high))
+    if version < low:
+        problem += " (policy tiers came to Calico open source in %s)" % version_text(low)
+        if edition == "enterprise":
+            problem += ("; with microseg_calico_edition enterprise give the Calico open-source version your Calico Enterprise "
+                        "release is paired with (e.g. Calico Enterprise 3.23 with Calico 3.32)")
+    else:
+        problem += " (a newer Calico is not known to this release of zerotrust.microseg)"
+    return problem
+
+
+def _enterprise_fields(spec):
+    """The paths of the Enterprise-only fields in a spec: a network set's ``allowedEgressDomains``, a rule entity's
+    ``domains`` (where Calico Enterprise defines them)."""
+    found = ["spec.%s" % key for key in ENTERPRISE_FIELDS if key in spec]
+    for direction in ("ingress", "egress"):
+        for i, rule in enumerate(spec.get(direction) or ()):
+            for side in ("source", "destination"):
+                entity = rule.get(side) or {}
+                found += ["spec.%s[%d].%s.%s" % (direction, i, side, key) for key in ENTERPRISE_FIELDS if key in entity]
+    return found
+
+
+def unserved(objects, found):
+    """``(variable, message)`` for every kind or field of ``objects`` that the Calico of ``found`` (``Features``) does not
+    serve; the renderer and remediate's staged copies are held to it."""
+    problems = []
+    for obj in objects:
+        name = "%s %s" % (obj.get("kind"), (obj.get("metadata") or {}).get("name"))
+        if (obj.get("apiVersion"), obj.get("kind")) not in found.kinds:
+            problems.append(("microseg_calico_version", "%s: Calico %s (%s) does not serve %s %s" % (
+                name, version_text(found.version), found.edition, obj.get("apiVersion"), obj.get("kind"))))
+        spec = obj.get("spec") or {}
+        if not found.domains:
+            problems += [("microseg_calico_edition", "%s: %s is Calico Enterprise only" % (name, path)) for path in _enterprise_fields(spec)]
+        if obj.get("kind") == "Tier" and "defaultAction" in spec and not found.tier_default_action:
+            problems.append(("microseg_calico_version", "%s: spec.defaultAction needs Calico 3.30 or later" % name))
+    return problems
+
+
+def check_served(objects, found):
+    """Raise InputError naming the variable when the Calico of ``found`` cannot hold ``objects``: never written silently."""
+    problems = unserved(objects, found)
+    if problems:
+        raise InputError("; ".join(message for _variable, message in problems), source="inventory", field=problems[0][0])
 
 
 def _namespaces(namespaces):
@@ -66,8 +179,9 @@ class CalicoRenderer:
         self.local = LocalFlows(flows)
         self.posture = posture
         self.enforced = posture == "enforced"
-        self.prefix_names = tuple(intent.calico_version) < (3, 32)
-        self.enterprise = intent.edition == "enterprise"
+        self.features = features(intent.calico_version, intent.edition)
+        self.prefix_names = self.features.tier_prefix
+        self.enterprise = self.features.domains
         self.losses = []
         self.domain_sets = {}  # slug -> (domain, tier)
         self.namespace_tiers = intent.namespace_tiers
@@ -289,6 +403,7 @@ class CalicoRenderer:
         objects = self.tiers() + self.security() + self.platform() + self.application() + self.appsec() + self.default()
         for slug, (domain, tier) in sorted(self.domain_sets.items()):
             objects.append(self._network_set(slug, tier, {"allowedEgressDomains": [domain]}))
+        check_served(objects, self.features)
         return objects, self.losses
 
 

@@ -9,12 +9,19 @@ traffic is the union of all rules. So:
   cluster CIDRs (and outside the threat nets) on 443/TCP;
 * ``microseg-catch-all`` (default) allows everything while deploying and, once enforced,
   selects every pod of the namespace with no rule: default-deny;
-* threat nets are denied cluster-wide by an AdminNetworkPolicy (``policy.networking.k8s.io``).
+* threat nets are denied cluster-wide by an AdminNetworkPolicy (``policy.networking.k8s.io``) where the cluster
+  serves it (``intent.cluster_serves``: discovery on the cluster target, ``microseg_cluster_serves`` on the directory);
+  where it does not, ``check`` refuses the intent before anything is written, unless ``microseg_threat_nets_fallback:
+  except``: then every egress ipBlock of the in-scope namespaces excepts the threat nets (the deploy catch-all allows
+  every pod and every address but them; a net rule inside a threat net is left out) and pods of out-of-scope
+  namespaces can still reach them.
 
 What the dialect cannot express (tiers, Pass, explicit Deny, order; tenant and PCI
-guardrails beyond default-deny; domain names) is reported.
+guardrails beyond default-deny; domain names; threat nets out of scope under the fallback) is a ``Loss``.
 """
 from __future__ import annotations
+
+import ipaddress
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils import selector as sel
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
@@ -24,7 +31,27 @@ NP_API = "networking.k8s.io/v1"
 ANP_API = "policy.networking.k8s.io/v1alpha1"
 NS_LABEL = "kubernetes.io/metadata.name"
 EVERYWHERE = "0.0.0.0/0"
+EVERYWHERE_V6 = "::/0"
 THREAT_PRIORITY = 10
+ANP_KIND = "AdminNetworkPolicy"
+DIALECT = "kubernetes"
+
+
+def threat_nets_excepted(intent):
+    """True when the threat nets go into the egress ipBlocks' ``except`` instead of an AdminNetworkPolicy."""
+    return bool(intent.threat_nets) and ANP_KIND not in intent.cluster_serves
+
+
+def check(intent):
+    """Refuse, before anything is rendered or written, an intent this dialect cannot honour on the cluster it is for."""
+    if threat_nets_excepted(intent) and intent.threat_nets_fallback != "except":
+        raise InputError(
+            "dialect %s denies microseg_threat_nets (%s) cluster-wide with an %s (%s), which %s does not serve. "
+            "Ways out: a network plugin that serves and enforces %s (the network-policy-api CRDs alone enforce "
+            "nothing); microseg_threat_nets_fallback: except, to deny them in the except of every egress ipBlock of the "
+            "in-scope namespaces (pods of the other namespaces can then still reach them, as the fidelity report says); or "
+            "another microseg_dialect" % (DIALECT, ", ".join(intent.threat_nets), ANP_KIND, ANP_API, intent.served_by, ANP_KIND),
+            source="inventory", field="microseg_threat_nets")
 
 
 def match_labels(text, field_name="microseg_dns.selector"):
@@ -53,6 +80,9 @@ class KubernetesRenderer:
         self.enforced = posture == "enforced"
         self.identity = intent.identity_labels
         self.losses = []
+        check(intent)
+        self.excepted = threat_nets_excepted(intent)
+        self.threats = [ipaddress.ip_network(net) for net in intent.threat_nets]
 
     def _labels(self, tier, posture=False):
         return base_labels(tier, self.posture if posture else None)
@@ -76,7 +106,19 @@ class KubernetesRenderer:
             block["except"] = sorted(set(excluded))
         return {"ipBlock": block}
 
-    def peer(self, endpoint, local_ns, flow):
+    def block(self, cidr):
+        """An egress ipBlock to ``cidr``: under the threat-nets fallback with the threat nets inside it excepted, None when
+        ``cidr`` lies wholly inside a threat net (the rule must then be left out: an ipBlock cannot except all of itself)."""
+        if not self.excepted:
+            return {"ipBlock": {"cidr": cidr}}
+        net = ipaddress.ip_network(cidr)
+        same = [threat for threat in self.threats if threat.version == net.version]
+        if any(net.subnet_of(threat) for threat in same):
+            return None
+        inside = sorted(str(threat) for threat in same if threat.subnet_of(net))
+        return {"ipBlock": dict({"cidr": cidr}, **({"except": inside} if inside else {}))}
+
+    def peer(self, endpoint, local_ns, flow, egress=False):
         if endpoint.kind == "workload":
             peer = {"podSelector": {"matchLabels": {endpoint.key: endpoint.value}}}
             if endpoint.namespace != local_ns:
@@ -87,13 +129,22 @@ class KubernetesRenderer:
                 return {"podSelector": {}}
             return {"namespaceSelector": {"matchLabels": {NS_LABEL: endpoint.namespace}}}
         if endpoint.kind == "net":
-            return {"ipBlock": {"cidr": endpoint.net}}
-        source, destination, port = flow.source.notation(self.identity), flow.destination.notation(self.identity), flow.port_notation()
-        note = ("%s -> %s on %s: Kubernetes NetworkPolicy cannot match domain names; allowed to any address outside %s on that port"
-                % (source, destination, port, ", ".join(self.intent.cluster_cidrs)))
-        add_loss(self.losses, Loss("widened", self.intent.namespace_tiers.get(local_ns, ""), "%s -> %s %s" % (source, destination, port),
-                                   note, source, "*", port))
+            if not egress:
+                return {"ipBlock": {"cidr": endpoint.net}}
+            found = self.block(endpoint.net)
+            if found is None:
+                self._flow_loss("dropped", flow, local_ns, "its destination lies inside a threat net, which this cluster denies "
+                                "only by leaving egress to it out (microseg_threat_nets_fallback: except)", flow.destination.notation(self.identity))
+            return found
+        self._flow_loss("widened", flow, local_ns, "NetworkPolicy cannot match domain names; allowed to any address outside %s on "
+                        "that port" % ", ".join(self.intent.cluster_cidrs), "*")
         return self._outside()
+
+    def _flow_loss(self, change, flow, local_ns, why, destination):
+        """The Loss of the rule of one declared flow (in the tier of the namespace whose policy carries it)."""
+        source, target, port = flow.source.notation(self.identity), flow.destination.notation(self.identity), flow.port_notation()
+        add_loss(self.losses, Loss(change, self.intent.namespace_tiers.get(local_ns, ""), "%s -> %s %s" % (source, target, port),
+                                   why, source, destination, port))
 
     @staticmethod
     def port(flow):
@@ -112,13 +163,36 @@ class KubernetesRenderer:
             inbound, outbound = by_workload[endpoint]
             pods = {} if endpoint.kind == "namespace" else {"matchLabels": {endpoint.key: endpoint.value}}
             ingress = [{"from": [self.peer(f.source, namespace, f)], "ports": [self.port(f)]} for f in inbound] if inbound else None
-            egress = [{"to": [self.peer(f.destination, namespace, f)], "ports": [self.port(f)]} for f in outbound] if outbound else None
+            egress = None
+            if outbound:   # a rule whose only peer is inside a threat net is left out (fallback)
+                egress = [{"to": [peer], "ports": [self.port(f)]} for f in outbound
+                          for peer in [self.peer(f.destination, namespace, f, egress=True)] if peer is not None]
             objects.append(self._np(namespace, self._workload_name(endpoint), tier, pods, ingress, egress))
         return objects
 
+    def _allow_all_egress(self):
+        """The deploy catch-all's egress: everything; under the threat-nets fallback every pod and every address but them."""
+        if not self.excepted:
+            return [{}]
+        blocks = [self.block(cidr) for cidr in (EVERYWHERE, EVERYWHERE_V6)]
+        return [{"to": [{"namespaceSelector": {}}] + [block for block in blocks if block is not None]}]
+
+    def _threat_losses(self):
+        """Under the fallback the threat nets are denied for the in-scope namespaces only: one Loss per threat net."""
+        in_scope = self.intent.in_scope_namespaces
+        known = sorted({e.namespace for f in self.flows for e in (f.source, f.destination) if not e.is_external} | {self.intent.dns.namespace})
+        others = [ns for ns in known if ns not in in_scope]
+        why = ("%s does not serve %s (microseg_threat_nets_fallback: except): the threat nets are denied only in the except of the "
+               "egress ipBlocks of the in-scope namespaces (%s); pods of every other namespace (out of scope%s) can still reach them"
+               % (self.intent.served_by, ANP_KIND, ", ".join(in_scope) or "none", ", e.g. " + ", ".join(others) if others else ""))
+        for net in self.intent.threat_nets:
+            add_loss(self.losses, Loss("widened", "security", "threat-nets-deny", why, "*", "net:" + net, "*"))
+
     def render(self):
         intent, objects = self.intent, []
-        if intent.threat_nets:
+        if self.excepted:
+            self._threat_losses()
+        elif intent.threat_nets:
             objects.append({"apiVersion": ANP_API, "kind": "AdminNetworkPolicy",
                             "metadata": {"name": "microseg-threat-nets-deny", "labels": self._labels("security")},
                             "spec": {"priority": THREAT_PRIORITY, "subject": {"namespaces": {}},
@@ -136,15 +210,21 @@ class KubernetesRenderer:
             if self.enforced:
                 objects.append(self._np(namespace, "microseg-catch-all", "default", {}, ingress=[], egress=[], posture=True))
             else:
-                objects.append(self._np(namespace, "microseg-catch-all", "default", {}, ingress=[{}], egress=[{}], posture=True))
+                objects.append(self._np(namespace, "microseg-catch-all", "default", {}, ingress=[{}], egress=self._allow_all_egress(),
+                                        posture=True))
         if intent.trusted_domains:
-            add_loss(self.losses, Loss("widened", "security", "trusted-domains", "trusted domains %s: Kubernetes NetworkPolicy cannot match "
-                                       "domain names; allowed to any address outside %s on 443/TCP"
-                                       % (", ".join(intent.trusted_domains), ", ".join(intent.cluster_cidrs)), "*", "*", "443/TCP"))
+            add_loss(self.losses, Loss("widened", "security", "trusted-domains", "NetworkPolicy cannot match domain names (%s); allowed "
+                                       "to any address outside %s on 443/TCP" % (", ".join(intent.trusted_domains), ", ".join(intent.cluster_cidrs)),
+                                       "*", "*", "443/TCP"))
         for tenant in intent.tenants:
-            add_loss(self.losses, Loss("merged", "security", "tenant-%s%s" % (tenant.name, "-pci" if tenant.pci else ""),
-                                       "kubernetes dialect: tenant isolation and PCI restriction are enforced only by default-deny; "
-                                       "it has no tiers, Pass, explicit Deny or order to keep them as separate guardrails"))
+            guardrails = [("tenant-%s-pci" % tenant.name, "the PCI restriction")] if tenant.pci else []
+            guardrails.append(("tenant-%s" % tenant.name, "tenant isolation"))
+            for rule, what in guardrails:
+                why = ("%s is enforced only by the namespaces' default-deny, as NetworkPolicy has no tiers, Pass, explicit Deny or order "
+                       "to keep it a guardrail of its own (another NetworkPolicy that allows more is obeyed)" % what)
+                for namespace in tenant.namespaces:   # the traffic into and out of the tenant's namespaces
+                    add_loss(self.losses, Loss("merged", "security", rule, why, "*", namespace + "/*", "*"))
+                    add_loss(self.losses, Loss("merged", "security", rule, why, namespace + "/*", "*", "*"))
         return objects, self.losses
 
 

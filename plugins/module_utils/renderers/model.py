@@ -2,6 +2,7 @@
 of the objects it writes, and the record of what a dialect could not express (``Loss``). Plain Python, no Ansible import."""
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import asdict, dataclass
 
@@ -68,7 +69,7 @@ class Loss:
     isolation into default-deny) or ``dropped`` (not rendered at all). ``tier`` and ``rule`` name the rule of the tiered
     (Calico) model; ``why`` is the sentence a run prints. ``source``, ``destination`` and ``port`` say, in flow-table
     notation, which traffic may be judged differently than under the Calico rendering: ``*`` is any, ``ns/*`` any pod of
-    a namespace, ``net:`` and ``domain:`` outside addresses, ``443/TCP`` a port (``*`` any port).
+    a namespace, ``net:`` and ``domain:`` outside addresses, ``443/TCP`` a port (``*`` any port). ``covers`` reads them.
     """
     change: str
     tier: str
@@ -84,6 +85,85 @@ class Loss:
 
     def as_dict(self):
         return asdict(self)
+
+    def covers(self, source, destination, port):
+        """Does this loss concern the traffic from ``source`` to ``destination`` on ``port``?
+
+        ``source`` and ``destination`` are flow-table notations (``hipstershop/frontend``, ``ns/k=v``, ``ns/*``,
+        ``net:198.51.100.7``, ``domain:www.google.com``), or several notations of one endpoint (a pod by each of its
+        labels). ``port`` is ``443/TCP`` or ``8000-8080/TCP``. The patterns: ``*`` anything; ``ns/*`` every in-cluster
+        endpoint of namespace ns; ``net:*`` every address outside the cluster (by net or domain name); ``net:<cidr>``
+        the nets and addresses inside it (a domain's unknown address only when the cidr is a whole family, ``/0``);
+        ``domain:*`` every domain name, ``domain:*.x.com`` one or more labels before x.com; otherwise the same notation.
+        Ports: ``*`` any, ``*/TCP`` any of a protocol, ``443/TCP`` or a range holding the whole of ``port``.
+        """
+        return (endpoint_covers(self.source, source) and endpoint_covers(self.destination, destination)
+                and port_covers(self.port, port))
+
+
+_EXTERNAL = ("net:", "domain:")
+
+
+def _notations(endpoint):
+    return (endpoint,) if isinstance(endpoint, str) else tuple(endpoint)
+
+
+def endpoint_covers(pattern, endpoint):
+    """Does the endpoint pattern of a ``Loss`` cover ``endpoint`` (a notation, or several of one endpoint)?"""
+    return any(_endpoint_covers(pattern, name) for name in _notations(endpoint))
+
+
+def _endpoint_covers(pattern, name):
+    if pattern in (ANY, name):
+        return True
+    external = name.startswith(_EXTERNAL)
+    if pattern.endswith("/*") and not pattern.startswith(_EXTERNAL):
+        return not external and name.split("/", 1)[0] == pattern[:-2]
+    if pattern == "net:*":
+        return external
+    if pattern.startswith("net:"):
+        return _inside(pattern[4:], name)
+    if pattern.startswith("domain:") and name.startswith("domain:"):
+        wanted, found = pattern[7:], name[7:]
+        if wanted == "*":
+            return True
+        if wanted.startswith("*."):
+            return found.endswith(wanted[1:]) and found != wanted[2:]
+    return False
+
+
+def _inside(cidr, name):
+    try:
+        outer = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        return False
+    if name.startswith("domain:"):
+        return outer.prefixlen == 0   # an unknown address outside the cluster: only a whole family holds it
+    try:
+        inner = ipaddress.ip_network(name[4:], strict=False) if name.startswith("net:") else None
+    except ValueError:
+        return False
+    return inner is not None and inner.version == outer.version and inner.subnet_of(outer)
+
+
+def _port_range(text):
+    """``443/TCP`` -> ``("TCP", 443, 443)``, ``8000-8080/TCP`` -> ``("TCP", 8000, 8080)``, ``*/TCP`` -> ``("TCP", 1, 65535)``."""
+    ports, _slash, protocol = text.partition("/")
+    if ports == ANY:
+        return protocol.upper(), 1, 65535
+    low, _dash, high = ports.partition("-")
+    return protocol.upper(), int(low), int(high or low)
+
+
+def port_covers(pattern, port):
+    """Does the port pattern of a ``Loss`` cover the port notation ``port`` (``443/TCP``, ``8000-8080/TCP``)?"""
+    if pattern == ANY:
+        return True
+    try:
+        wanted, found = _port_range(pattern), _port_range(port)
+    except ValueError:
+        return False
+    return wanted[0] == found[0] and wanted[1] <= found[1] and found[2] <= wanted[2]
 
 
 def add_loss(losses, loss):

@@ -59,10 +59,17 @@ ANP = {"apiVersion": "policy.networking.k8s.io/v1alpha1", "kind": "AdminNetworkP
                 "egress": [{"name": "x", "action": "Deny", "to": [{"networks": ["203.0.113.0/24"]}], "ports": [{"portNumber": {"port": 53}}]}]}}
 
 
+BANP = dict(ANP, kind="BaselineAdminNetworkPolicy", metadata={"name": "default", "labels": dict(OURS)},
+            spec={"subject": {"namespaces": {}},
+                  "ingress": [{"action": "Deny", "from": [{"namespaces": {}}], "ports": [{"portRange": {"start": 1, "end": 9}}]}]})
+
+
 @pytest.mark.parametrize("desired, live", [
     (TIER, dict(TIER, spec={"order": 200, "defaultAction": "Deny"})),  # the Tier CRD's schema default (Calico 3.30+)
     (ANP, dict(ANP, spec=dict(ANP["spec"], egress=[dict(ANP["spec"]["egress"][0], ports=[{"portNumber": {"port": 53, "protocol": "TCP"}}])]))),
-], ids=["tier-defaultAction", "anp-port-protocol"])
+    (BANP, dict(BANP, spec=dict(BANP["spec"], ingress=[dict(BANP["spec"]["ingress"][0],
+                                                            ports=[{"portRange": {"start": 1, "end": 9, "protocol": "TCP"}}])]))),
+], ids=["tier-defaultAction", "anp-port-protocol", "banp-port-protocol"])
 def test_crd_schema_defaults_are_not_differences(desired, live):
     assert not same_content(live, desired)
     assert same_content(*without_server_defaults(live, desired))
@@ -146,8 +153,8 @@ class StubApi:
         self.requests = []
         self._lock = threading.Lock()
 
-    def serves(self, group, kind):
-        return (group, kind) in RESOURCES
+    def serves(self, group, kind, version=None):
+        return (group, kind) in RESOURCES and version in (None, RESOURCES[(group, kind)].version)
 
     def resource(self, group, kind, version=None):
         if (group, kind) not in RESOURCES:
@@ -189,6 +196,13 @@ def test_list_of_everything_reads_the_served_kinds_only_and_named_kinds_must_be_
     assert target.list(kinds=[("apps", "Deployment"), ("batch", "Job")]) == {}
     with pytest.raises(TargetError, match="does not serve policy.networking.k8s.io AdminNetworkPolicy"):
         target.list(kinds=[("policy.networking.k8s.io", "AdminNetworkPolicy")])
+
+
+def test_served_kinds_are_discovered_in_the_version_they_are_written_as():
+    target = target_with()[0]
+    kinds = {"NetworkPolicy": "networking.k8s.io/v1", "Tier": "projectcalico.org/v2", "AdminNetworkPolicy": "policy.networking.k8s.io/v1alpha1",
+             "Namespace": "v1"}
+    assert target.served_kinds(kinds) == ["Namespace", "NetworkPolicy"]
 
 
 def test_list_forbidden_points_at_the_rbac_manifest():

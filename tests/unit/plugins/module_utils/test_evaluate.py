@@ -694,3 +694,20 @@ def test_cached_verdicts_agree_with_reference_algorithm():
                 assert (decision.action, decision.tier, decision.policy, decision.rule) == expected
                 checked += 1
     assert checked > 5000
+
+
+@pytest.mark.parametrize("nets, outside, pods", [
+    (["0.0.0.0/1", "128.0.0.0/1"], True, True),                                      # the whole IPv4 space, in pieces
+    (["0.0.0.0/5", "8.0.0.0/7", "10.0.0.0/10", "10.64.0.0/11", "10.112.0.0/12", "10.128.0.0/10", "10.192.0.0/11", "10.224.0.0/12",
+      "10.240.0.0/14", "10.245.0.0/16", "10.246.0.0/15", "10.248.0.0/13", "11.0.0.0/8", "12.0.0.0/6", "16.0.0.0/4", "32.0.0.0/3",
+      "64.0.0.0/2", "128.0.0.0/1"], True, False),                                     # everything but 10.244/16 and 10.96/12
+    (["0.0.0.0/5", "8.0.0.0/7", "11.0.0.0/8"], False, False),                        # only some outside addresses
+])
+def test_an_unknown_outside_address_is_in_nets_that_cover_everything_outside_the_cluster(nets, outside, pods):
+    """A domain without an address is somewhere outside the cluster: nets that, with the cluster CIDRs, make up a whole family
+    hold it (an AdminNetworkPolicy, having no except, lists "everything outside the cluster" that way); pods stay outside them."""
+    policy = anp("outside", 10, {"namespaces": {}}, egress=[{"action": "Allow", "to": [{"networks": nets}]}])
+    deny = anp("rest", 20, {"namespaces": {}}, egress=[{"action": "Deny", "to": [{"networks": ["0.0.0.0/0"]}]}])
+    policy_set = PolicySet([policy, deny], namespaces=NAMESPACES, cluster_cidrs=CLUSTER)
+    assert policy_set.verdict(A, UBUNTU, "TCP", 443).allowed is outside
+    assert policy_set.verdict(A, A_NOIP, "TCP", 443).allowed is pods

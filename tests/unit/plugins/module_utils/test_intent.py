@@ -3,6 +3,7 @@ import pytest
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import App, Dns, Intent, Tenant, load_intent
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers import DIALECTS
 
 NAMESPACE_RULE = ("must be 63 characters or less, start and end with a lower-case alphanumeric character, "
                   "and contain only lower-case alphanumerics or '-'")
@@ -37,11 +38,49 @@ def test_missing_variables_are_defaults(variables):
 
 
 @pytest.mark.parametrize("value, expected", [
-    ("3.32", (3, 32)), ("3.31", (3, 31)), ("3.31.2", (3, 31)), ("4", (4, 0)), (3.31, (3, 31)), (3, (3, 0)),
-    (None, (3, 32)), ("", (3, 32)),
+    ("3.32", (3, 32)), ("3.31", (3, 31)), ("3.31.2", (3, 31)), ("3.29", (3, 29)), ("3.30", (3, 30)), (3.31, (3, 31)),
+    (3.29, (3, 29)), (3.32, (3, 32)), (None, (3, 32)), ("", (3, 32)),
 ])
 def test_calico_version(value, expected):
     assert load_intent({"microseg_calico_version": value}).calico_version == expected
+
+
+QUOTE_IT = "the unquoted number %s is ambiguous: YAML reads %s0 as %s too; quote the version as written, e.g. microseg_calico_version: \"%s0\""
+NOT_SUPPORTED = "Calico %s is not supported: the calico dialect renders for Calico 3.29 to 3.32"
+OLDER = " (policy tiers came to Calico open source in 3.29)"
+NEWER = " (a newer Calico is not known to this release of zerotrust.microseg)"
+
+
+@pytest.mark.parametrize("value, message", [
+    # YAML makes 3.3 of an unquoted 3.30 and 3.4 of 3.40: what was written cannot be known
+    (3.3, QUOTE_IT % (("3.3",) * 4)), (3.4, QUOTE_IT % (("3.4",) * 4)), (3.0, QUOTE_IT % (("3.0",) * 4)),
+    ("3.28", NOT_SUPPORTED % "3.28" + OLDER), ("3.3", NOT_SUPPORTED % "3.3" + OLDER), ("3.4", NOT_SUPPORTED % "3.4" + OLDER),
+    (3, NOT_SUPPORTED % "3.0" + OLDER), ("4", NOT_SUPPORTED % "4.0" + NEWER), ("3.33", NOT_SUPPORTED % "3.33" + NEWER),
+    (3.33, NOT_SUPPORTED % "3.33" + NEWER), (3.305, NOT_SUPPORTED % "3.305" + NEWER),
+    (True, "True is not a version like \"3.32\""), ([3, 32], "[3, 32] is not a version like \"3.32\""),
+])
+def test_calico_version_refused(value, message):
+    with pytest.raises(InputError) as err:
+        load_intent({"microseg_calico_version": value})
+    assert (err.value.field, err.value.message) == ("microseg_calico_version", message)
+    assert str(err.value) == "inventory: microseg_calico_version: " + message
+
+
+def test_calico_version_of_enterprise_is_the_paired_open_source_version():
+    with pytest.raises(InputError) as err:
+        load_intent({"microseg_calico_version": "3.23", "microseg_calico_edition": "enterprise"})
+    assert err.value.message == NOT_SUPPORTED % "3.23" + OLDER + (
+        "; with microseg_calico_edition enterprise give the Calico open-source version your Calico Enterprise release is "
+        "paired with (e.g. Calico Enterprise 3.23 with Calico 3.32)")
+    assert load_intent({"microseg_calico_version": "3.32", "microseg_calico_edition": "enterprise"}).calico_version == (3, 32)
+
+
+@pytest.mark.parametrize("dialect", ["kubernetes"])
+def test_calico_version_range_is_the_calico_dialects_own(dialect):
+    """Other dialects render no Calico object: any well-formed version passes; an ambiguous number is refused all the same."""
+    assert load_intent({"microseg_dialect": dialect, "microseg_calico_version": "3.28"}).calico_version == (3, 28)
+    with pytest.raises(InputError, match="ambiguous"):
+        load_intent({"microseg_dialect": dialect, "microseg_calico_version": 3.4})
 
 
 def test_app_defaults():
@@ -82,6 +121,18 @@ def test_full_intent_is_kept():
 def test_tenant_pci_booleans(value, expected):
     tenant = load_intent({"microseg_tenants": [{"name": "t", "namespaces": ["a"], "pci": value}]}).tenants[0]
     assert tenant.pci is expected
+
+
+@pytest.mark.parametrize("value, expected", [
+    (None, ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy")),
+    ([], ()),
+    (["ClusterNetworkPolicy", "AdminNetworkPolicy", "ClusterNetworkPolicy"], ("AdminNetworkPolicy", "ClusterNetworkPolicy")),
+])
+def test_cluster_serves_defaults_to_the_v1alpha1_admin_kinds_and_an_empty_list_is_kept(value, expected):
+    intent = load_intent({"microseg_cluster_serves": value})
+    assert intent.cluster_serves == expected and intent.threat_nets_fallback == "fail"
+    assert intent.served_by == "the cluster (microseg_cluster_serves)"   # phases.adopt_served_kinds names the cluster
+    assert load_intent({"microseg_threat_nets_fallback": "except"}).threat_nets_fallback == "except"
 
 
 def test_explicit_empty_cluster_cidrs_are_kept_empty():
@@ -142,7 +193,7 @@ def test_tenant_of(namespace, tenant):
 
 ERRORS = [
     # top level
-    ({"microseg_dialect": "cilium"}, "microseg_dialect", "must be one of calico, kubernetes, got 'cilium'"),
+    ({"microseg_dialect": "cilium"}, "microseg_dialect", "must be one of %s, got 'cilium'" % ", ".join(DIALECTS)),
     ({"microseg_calico_version": "x.y"}, "microseg_calico_version", "'x.y' is not a version like \"3.32\""),
     ({"microseg_calico_version": "3."}, "microseg_calico_version", "'3.' is not a version like \"3.32\""),
     ({"microseg_calico_edition": "cloud"}, "microseg_calico_edition", "must be one of oss, enterprise, got 'cloud'"),
@@ -228,6 +279,11 @@ ERRORS = [
     # observed flows and flow logs
     ({"microseg_observed_flows": "flows/observed.md"}, "microseg_observed_flows", "must be a list, got str"),
     ({"microseg_flow_logs": {"path": "x"}}, "microseg_flow_logs", "must be a list, got dict"),
+    # what the cluster serves, and the kubernetes dialect's way without AdminNetworkPolicy
+    ({"microseg_cluster_serves": "AdminNetworkPolicy"}, "microseg_cluster_serves", "must be a list, got str"),
+    ({"microseg_cluster_serves": ["AdminNetworkPolicy", "NetworkPolicy"]}, "microseg_cluster_serves[1]",
+     "must be one of AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy, got 'NetworkPolicy'"),
+    ({"microseg_threat_nets_fallback": "drop"}, "microseg_threat_nets_fallback", "must be one of fail, except, got 'drop'"),
 ]
 
 

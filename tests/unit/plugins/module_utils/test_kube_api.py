@@ -289,6 +289,19 @@ def test_discovery_is_one_apis_request_plus_one_per_group_version(monkeypatch, c
                                                    "http://kube.test/apis/example.com/v2"]
 
 
+def test_serves_in_a_given_version(monkeypatch, clock):
+    apis = {"groups": [{"name": "policy.networking.k8s.io", "versions": [{"version": "v1alpha2"}, {"version": "v1alpha1"}],
+                        "preferredVersion": {"version": "v1alpha2"}}]}
+    v1alpha1 = {"resources": [{"name": "adminnetworkpolicies", "kind": "AdminNetworkPolicy", "namespaced": False}]}
+    v1alpha2 = {"resources": [{"name": "clusternetworkpolicies", "kind": "ClusterNetworkPolicy", "namespaced": False}]}
+    api = make_api(monkeypatch, clock, [Response(200, apis), Response(200, v1alpha2), Response(200, v1alpha1)])
+    assert api.serves("policy.networking.k8s.io", "ClusterNetworkPolicy", "v1alpha2")
+    assert not api.serves("policy.networking.k8s.io", "AdminNetworkPolicy", "v1alpha2")
+    assert api.serves("policy.networking.k8s.io", "AdminNetworkPolicy", "v1alpha1")
+    assert not api.serves("policy.networking.k8s.io", "AdminNetworkPolicy", "v1beta1")   # not served: no request
+    assert len(api.calls) == 3
+
+
 @pytest.mark.parametrize("group, kind, message", [
     ("projectcalico.org", "Tier", "the Kubernetes API at http://kube.test does not serve projectcalico.org, needed for kind Tier: "
                                   "install Calico 3.29+ or its v3 CRDs (projectcalico.org/v3)"),

@@ -12,6 +12,7 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import declared_flows, make_plan
 from ansible_collections.zerotrust.microseg.plugins.module_utils.remediation import (
     PROPOSED, REMEDIATION_LABEL, Remediation, append_rows, check_table, record_counts, remediate, staged_copy, staged_note)
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.calico import features, unserved
 
 
 def row(source, destination, port):
@@ -108,10 +109,23 @@ def test_a_flow_no_row_can_allow_is_not_proposed(cluster):
 
 
 @pytest.mark.parametrize("changes, note", [({"microseg_dialect": "kubernetes"}, "the kubernetes dialect has no staged policy kind"),
-                                           ({"microseg_calico_version": "3.29"}, "Calico 3.29 has no staged policies"),
+                                           ({"microseg_calico_version": "3.29"}, "Calico 3.29 has no staged policies (open source 3.30+)"),
+                                           ({"microseg_calico_version": "3.29", "microseg_calico_edition": "enterprise"}, ""),
                                            ({"microseg_calico_version": "3.30"}, "")])
 def test_staged_proposals_need_calico_330(tmp_path, changes, note):
     assert (note in staged_note(intent_for(tmp_path, **changes))) and bool(staged_note(intent_for(tmp_path, **changes))) == bool(note)
+
+
+@pytest.mark.parametrize("version, edition, stages", [("3.29", "oss", False), ("3.29", "enterprise", True), ("3.30", "oss", True),
+                                                      ("3.31", "oss", True), ("3.32", "oss", True), ("3.32", "enterprise", True)])
+def test_staged_proposals_are_kinds_the_calico_serves(cluster, version, edition, stages):
+    """remediate stages exactly where the feature table says the Calico has staged policies, and only kinds it serves."""
+    fix = assessment(cluster, NEW, microseg_calico_version=version, microseg_calico_edition=edition)
+    found = features(tuple(int(part) for part in version.split(".")), edition)
+    assert found.staged == stages and bool(fix.staged) == stages and (fix.note == "") == stages
+    assert {obj["kind"] for obj in fix.staged} <= {"StagedNetworkPolicy", "StagedGlobalNetworkPolicy"}
+    assert unserved(fix.staged, found) == []
+    assert len(fix.proposals) == 2   # proposed either way; below 3.30 (oss) only reported
 
 
 def test_staged_copy_keeps_name_tier_and_rules():

@@ -6,6 +6,7 @@ import pytest
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import load_intent
 from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import make_plan
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers import DIALECTS
 from ansible_collections.zerotrust.microseg.plugins.modules import policy_plan
 
 LAB = os.path.join(os.path.dirname(__file__), "..", "..", "data", "lab")
@@ -103,7 +104,7 @@ def test_invalid_input_fails_naming_the_field(run, args, message):
 
 @pytest.mark.parametrize("args, fragment", [
     ({"phase": "remediate"}, "value of phase must be one of: deploy, enforce, got: remediate"),
-    ({"dialect": "cilium"}, "value of dialect must be one of: calico, kubernetes, got: cilium"),
+    ({"dialect": "cilium"}, "value of dialect must be one of: %s, got: cilium" % ", ".join(DIALECTS)),
     ({"bogus": 1}, "Unsupported parameters"),
 ])
 def test_argument_spec_is_enforced(run, args, fragment):

@@ -57,11 +57,14 @@ def test_closest_against_a_given_list():
     ({"microseg_apps": "yaobank"}, "option 'microseg_apps' is of type str and we were unable to convert to dict"),
     ({"microseg_strict": "maybe"}, "argument 'microseg_strict' is of type str and we were unable to convert to bool"),
     ({"microseg_tenants": {}}, "argument 'microseg_tenants' is of type dict and we were unable to convert to list"),
-    ({"microseg_dialect": "cilium"}, "value of microseg_dialect must be one of: calico, kubernetes, got: cilium"),
+    ({"microseg_dialect": "cilium"}, "value of microseg_dialect must be one of: %s, got: cilium" % ", ".join(intent.DIALECTS)),
     ({"microseg_calico_edition": "free"}, "value of microseg_calico_edition must be one of: oss, enterprise, got: free"),
     ({"microseg_apps": [{"namespace": "yaobank"}]}, "missing required arguments: name found in microseg_apps"),
     ({"microseg_tenants": [{"name": "t", "namespaces": ["t"], "pci": "maybe"}]}, "microseg_tenants"),
     ({"microseg_remediate_apply": "sometimes"}, "argument 'microseg_remediate_apply' is of type str"),
+    ({"microseg_cluster_serves": ["NetworkPolicy"]}, "value of microseg_cluster_serves must be one or more of: AdminNetworkPolicy, "
+                                                     "BaselineAdminNetworkPolicy, ClusterNetworkPolicy. Got no match for: NetworkPolicy"),
+    ({"microseg_threat_nets_fallback": "drop"}, "value of microseg_threat_nets_fallback must be one of: fail, except, got: drop"),
 ])
 def test_wrong_types_are_errors_naming_the_variable(values, says):
     errors, warnings = iv.check(values, list(values))
@@ -78,6 +81,8 @@ def test_wrong_types_are_errors_naming_the_variable(values, says):
     {"microseg_flow_logs": ["logs/a.jsonl", {"path": "logs/b.jsonl.gz", "format": "hubble", "since": "24h"}]},
     {"microseg_apps": [{"name": "shop", "flows": [{"source": "a", "destination": "b", "port": 80}]}, {"name": "bank", "flows": "flows/bank.md"}]},
     {"microseg_dns": {"port": "53"}, "microseg_cluster_cidrs": None, "microseg_remediated_flows": None},
+    {"microseg_cluster_serves": [], "microseg_threat_nets_fallback": "except"},
+    {"microseg_cluster_serves": ["AdminNetworkPolicy", "BaselineAdminNetworkPolicy"]},
 ])
 def test_valid_values_pass(values):
     assert iv.check(values, list(values)) == ([], [])
@@ -97,13 +102,31 @@ def test_type_errors_come_before_unknown_names():
     assert len(errors) == 1 and "microseg_strict" in errors[0] and warnings == []
 
 
-@pytest.mark.parametrize("value, warned", [(3.3, True), (3, True), ("3.30", False), (True, False)])
+@pytest.mark.parametrize("value, warned", [(3.31, True), (3.29, True), ("3.30", False)])
 def test_a_number_for_the_calico_version_is_warned(value, warned):
-    _errors, warnings = iv.check({"microseg_calico_version": value}, ["microseg_calico_version"])
-    assert bool(warnings) == warned
+    errors, warnings = iv.check({"microseg_calico_version": value}, ["microseg_calico_version"])
+    assert errors == [] and bool(warnings) == warned
     if warned:
         assert warnings == ["microseg_calico_version is the number %r, read as %r; quote it (\"3.30\"), YAML drops a trailing zero"
                             % (value, str(value))]
+
+
+@pytest.mark.parametrize("values, error", [
+    ({"microseg_calico_version": 3.4}, "microseg_calico_version: the unquoted number 3.4 is ambiguous: YAML reads 3.40 as 3.4 "
+     "too; quote the version as written, e.g. microseg_calico_version: \"3.40\""),
+    ({"microseg_calico_version": 3.3, "microseg_dialect": "kubernetes"}, "microseg_calico_version: the unquoted number 3.3 is"),
+    ({"microseg_calico_version": 3}, "microseg_calico_version: Calico 3.0 is not supported: the calico dialect renders for Calico 3.29 to 3.32"),
+    ({"microseg_calico_version": "3.33"}, "microseg_calico_version: Calico 3.33 is not supported"),
+    ({"microseg_calico_version": "3.22", "microseg_calico_edition": "enterprise"}, "your Calico Enterprise release is paired with"),
+])
+def test_an_ambiguous_or_unsupported_calico_version_is_an_error_naming_the_variable(values, error):
+    """The modules' own reading (intent.calico_version), before any module runs."""
+    errors, warnings = iv.check(values, list(values))
+    assert len(errors) == 1 and errors[0].startswith("microseg_calico_version: ") and error in errors[0] and warnings == [], errors
+
+
+def test_a_calico_version_for_another_dialect_is_not_range_checked():
+    assert iv.check({"microseg_calico_version": "3.28", "microseg_dialect": "kubernetes"}, []) == ([], [])
 
 
 # -- one place: the roles' argument specs --------------------------------------------------
@@ -141,6 +164,9 @@ def test_choices_are_the_intent_loaders():
     assert spec["microseg_dialect"]["choices"] == list(intent.DIALECTS)
     assert spec["microseg_calico_edition"]["choices"] == list(intent.EDITIONS)
     assert sorted(spec["microseg_apps"]["options"]["tier"]["choices"]) == sorted(intent.APP_TIERS)
+    assert spec["microseg_cluster_serves"]["choices"] == list(intent.CLUSTER_KINDS)
+    assert spec["microseg_cluster_serves"]["default"] == list(intent.DEFAULT_CLUSTER_SERVES)
+    assert spec["microseg_threat_nets_fallback"]["choices"] == list(intent.THREAT_NETS_FALLBACKS)
 
 
 def _mentions(paths):

@@ -103,7 +103,7 @@ EXPECTED_NAMES = {
 }
 
 
-@pytest.mark.parametrize("version, prefixed", [("3.32", False), ("3.33", False), ("4.0", False), ("3.31", True), ("3.29", True)])
+@pytest.mark.parametrize("version, prefixed", [("3.32", False), ("3.32.1", False), ("3.31", True), ("3.30", True), ("3.29", True)])
 def test_policy_names_carry_the_tier_prefix_before_3_32(version, prefixed):
     objects = plan(dict(SHOP, microseg_calico_version=version)).objects
     for kind, expected in EXPECTED_NAMES.items():

@@ -3,7 +3,7 @@ import pytest
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import load_intent
-from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.kubernetes import match_labels, render
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.kubernetes import check, match_labels, render
 from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import declared_flows, make_plan
 
 NP = "networking.k8s.io/v1"
@@ -127,8 +127,8 @@ def test_domains_widen_to_ip_blocks_outside_the_cluster(cidrs, threats, expected
     assert index(result.objects)[("NetworkPolicy", "a", "web")]["spec"]["egress"] == [
         {"to": [expected], "ports": [{"protocol": "TCP", "port": 443}]}]
     assert result.warnings == [
-        "a/web -> domain:*.example.com on 443/TCP: Kubernetes NetworkPolicy cannot match domain names; allowed to any address outside %s "
-        "on that port" % ", ".join(load_intent({"microseg_cluster_cidrs": cidrs}).cluster_cidrs)]
+        "kubernetes dialect: appsec rule a/web -> domain:*.example.com 443/TCP widened: NetworkPolicy cannot match domain names; "
+        "allowed to any address outside %s on that port" % ", ".join(load_intent({"microseg_cluster_cidrs": cidrs}).cluster_cidrs)]
 
 
 def test_trusted_domains_policy_per_in_scope_namespace():
@@ -139,33 +139,38 @@ def test_trusted_domains_policy_per_in_scope_namespace():
         assert policy["metadata"]["labels"] == {MANAGED[0]: MANAGED[1], TIER: "security"}
         assert policy["spec"] == {"podSelector": {}, "policyTypes": ["Egress"],
                                   "egress": [{"to": [OUTSIDE], "ports": [{"protocol": "TCP", "port": 443}]}]}
-    assert ("trusted domains tigera.io: Kubernetes NetworkPolicy cannot match domain names; allowed to any address outside "
-            "10.244.0.0/16, 10.96.0.0/12 on 443/TCP") in result.warnings
+    assert ("kubernetes dialect: security rule trusted-domains widened: NetworkPolicy cannot match domain names (tigera.io); "
+            "allowed to any address outside 10.244.0.0/16, 10.96.0.0/12 on 443/TCP") in result.warnings
 
 
 def test_no_trusted_domains_no_policy_and_no_warning():
     result = plan(dict(SHOP, microseg_trusted_domains=[]))
     assert not [o for o in result.objects if o["metadata"]["name"] == "microseg-trusted-domains"]
-    assert not [w for w in result.warnings if w.startswith("trusted domains")]
+    assert not [w for w in result.warnings if "trusted-domains" in w]
 
 
 def test_warnings_name_what_the_dialect_cannot_express():
     warnings = plan(SHOP).warnings
+    guardrail = ("is enforced only by the namespaces' default-deny, as NetworkPolicy has no tiers, Pass, explicit Deny or order to keep "
+                 "it a guardrail of its own (another NetworkPolicy that allows more is obeyed)")
+    # one line per rule of the tiered model: the dialect, the tier and rule, what happened to it, and why
     assert warnings == [
-        "hipstershop/frontend -> domain:api.example.com on 443/TCP: Kubernetes NetworkPolicy cannot match domain names; "
-        "allowed to any address outside 10.244.0.0/16, 10.96.0.0/12 on that port",
-        "trusted domains tigera.io: Kubernetes NetworkPolicy cannot match domain names; allowed to any address outside "
-        "10.244.0.0/16, 10.96.0.0/12 on 443/TCP",
-        "kubernetes dialect: tenant isolation and PCI restriction are enforced only by default-deny; "
-        "it has no tiers, Pass, explicit Deny or order to keep them as separate guardrails",
+        "kubernetes dialect: appsec rule hipstershop/frontend -> domain:api.example.com 443/TCP widened: NetworkPolicy cannot match "
+        "domain names; allowed to any address outside 10.244.0.0/16, 10.96.0.0/12 on that port",
+        "kubernetes dialect: security rule trusted-domains widened: NetworkPolicy cannot match domain names (tigera.io); allowed to any "
+        "address outside 10.244.0.0/16, 10.96.0.0/12 on 443/TCP",
+        "kubernetes dialect: security rule tenant-shop-pci merged: the PCI restriction " + guardrail,
+        "kubernetes dialect: security rule tenant-shop merged: tenant isolation " + guardrail,
     ]
-    assert not [w for w in plan(dict(SHOP, microseg_tenants=[], microseg_apps=SHOP["microseg_apps"][1:])).warnings
-                if w.startswith("kubernetes dialect")]
+    assert not [w for w in plan(dict(SHOP, microseg_tenants=[], microseg_apps=SHOP["microseg_apps"][1:])).warnings if "tenant" in w]
     # the same as losses: what changed, which rule of the tiered model, and which traffic may be judged differently
     assert [(loss.change, loss.tier, loss.rule, loss.source, loss.destination, loss.port) for loss in plan(SHOP).losses] == [
         ("widened", "appsec", "hipstershop/frontend -> domain:api.example.com 443/TCP", "hipstershop/frontend", "*", "443/TCP"),
         ("widened", "security", "trusted-domains", "*", "*", "443/TCP"),
-        ("merged", "security", "tenant-shop-pci", "*", "*", "*")]
+        ("merged", "security", "tenant-shop-pci", "*", "hipstershop/*", "*"),
+        ("merged", "security", "tenant-shop-pci", "hipstershop/*", "*", "*"),
+        ("merged", "security", "tenant-shop", "*", "hipstershop/*", "*"),
+        ("merged", "security", "tenant-shop", "hipstershop/*", "*", "*")]
 
 
 # -- catch-alls and DNS ----------------------------------------------------------------------------
@@ -274,3 +279,81 @@ def test_match_labels_refuses_other_selectors(text):
     error = caught.value
     assert (error.source, error.field) == ("inventory", "somewhere")
     assert error.message == "%r cannot be written as Kubernetes matchLabels: use only k == 'v' terms joined by &&" % text
+
+
+# -- a cluster that does not serve AdminNetworkPolicy ------------------------------------------------
+
+def test_without_admin_network_policy_the_threat_nets_are_refused_naming_the_kind_the_cluster_and_the_ways_out():
+    variables = dict(SHOP, microseg_cluster_serves=[])
+    with pytest.raises(InputError) as caught:
+        plan(variables)
+    message = str(caught.value)
+    assert message.startswith("inventory: microseg_threat_nets: dialect kubernetes denies microseg_threat_nets (203.0.113.0/24) "
+                              "cluster-wide with an AdminNetworkPolicy (policy.networking.k8s.io/v1alpha1), which the cluster "
+                              "(microseg_cluster_serves) does not serve. Ways out: ")
+    assert "microseg_threat_nets_fallback: except" in message and "another microseg_dialect" in message
+    intent = load_intent(dict(variables, microseg_dialect="kubernetes"))
+    intent.served_by = "cluster c1 (the Kubernetes API at https://kube.test:6443)"   # what discovery says (phases.adopt_served_kinds)
+    with pytest.raises(InputError, match=r"which cluster c1 \(the Kubernetes API at https://kube.test:6443\) does not serve"):
+        check(intent)
+    # other served kinds do not help; no threat nets, nothing to deny
+    with pytest.raises(InputError):
+        plan(dict(variables, microseg_cluster_serves=["ClusterNetworkPolicy", "BaselineAdminNetworkPolicy"]))
+    assert "AdminNetworkPolicy" not in {o["kind"] for o in plan(dict(variables, microseg_threat_nets=[])).objects}
+
+
+FALLBACK = dict(SHOP, microseg_cluster_serves=[], microseg_threat_nets_fallback="except",
+                microseg_threat_nets=["203.0.113.0/24", "192.0.2.128/25", "2001:db8::/32"])
+FALLBACK["microseg_apps"] = [dict(SHOP["microseg_apps"][0], flows=SHOP["microseg_apps"][0]["flows"] + [
+    flow("frontend", "net:192.0.2.128/26", 8443), flow("frontend", "net:2001::/16", 443)]), SHOP["microseg_apps"][1]]
+OUTSIDE_BUT_THREATS = {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.244.0.0/16", "10.96.0.0/12", "192.0.2.128/25", "203.0.113.0/24"]}}
+
+
+def test_the_except_fallback_puts_the_threat_nets_into_every_egress_ip_block():
+    result = plan(FALLBACK)
+    objects = index(result.objects)
+    assert "AdminNetworkPolicy" not in {kind for kind, _ns, _name in objects}
+    frontend = objects[("NetworkPolicy", "hipstershop", "frontend")]["spec"]
+    assert frontend["egress"] == [
+        {"to": [OUTSIDE_BUT_THREATS], "ports": [{"protocol": "TCP", "port": 443}]},                      # the domain, widened
+        {"to": [{"ipBlock": {"cidr": "192.0.2.0/24", "except": ["192.0.2.128/25"]}}], "ports": [{"protocol": "TCP", "port": 443}]},
+        {"to": [{"ipBlock": {"cidr": "2001::/16", "except": ["2001:db8::/32"]}}], "ports": [{"protocol": "TCP", "port": 443}]},
+        {"to": [{"podSelector": {"matchLabels": {"app": "cartservice"}}}], "ports": [{"protocol": "TCP", "port": 7070}]},
+        {"to": [{"podSelector": {"matchLabels": {"app": "cartservice"}}}], "ports": [{"protocol": "TCP", "port": 8000, "endPort": 8080}]},
+        {"to": [dict(ns_peer("yaobank"), podSelector={"matchLabels": {"app": "summary"}})], "ports": [{"protocol": "TCP", "port": 80}]},
+    ]   # net:192.0.2.128/26 lies inside a threat net: its rule is left out
+    assert frontend["ingress"][0] == {"from": [{"ipBlock": {"cidr": "198.51.100.0/24"}}], "ports": [{"protocol": "TCP", "port": 443}]}
+    assert objects[("NetworkPolicy", "yaobank", "microseg-trusted-domains")]["spec"]["egress"] == [
+        {"to": [OUTSIDE_BUT_THREATS], "ports": [{"protocol": "TCP", "port": 443}]}]
+    assert objects[("NetworkPolicy", "yaobank", "microseg-catch-all")]["spec"] == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}
+    # deploy's catch-all: every pod and every address but the threat nets
+    deploy = index(plan(FALLBACK, "deploy").objects)[("NetworkPolicy", "yaobank", "microseg-catch-all")]["spec"]
+    assert deploy == {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{}], "egress": [{"to": [
+        {"namespaceSelector": {}},
+        {"ipBlock": {"cidr": "0.0.0.0/0", "except": ["192.0.2.128/25", "203.0.113.0/24"]}},
+        {"ipBlock": {"cidr": "::/0", "except": ["2001:db8::/32"]}}]}]}
+
+
+def test_the_except_fallback_reports_the_out_of_scope_namespaces_and_the_dropped_rule():
+    result = plan(FALLBACK)
+    threats = [loss for loss in result.losses if loss.rule == "threat-nets-deny"]
+    assert [(loss.change, loss.tier, loss.source, loss.destination, loss.port) for loss in threats] == [
+        ("widened", "security", "*", "net:192.0.2.128/25", "*"), ("widened", "security", "*", "net:2001:db8::/32", "*"),
+        ("widened", "security", "*", "net:203.0.113.0/24", "*")]
+    assert threats[0].why == (
+        "the cluster (microseg_cluster_serves) does not serve AdminNetworkPolicy (microseg_threat_nets_fallback: except): the threat "
+        "nets are denied only in the except of the egress ipBlocks of the in-scope namespaces (hipstershop, yaobank); pods of every "
+        "other namespace (out of scope, e.g. ingress-nginx, kube-system, monitoring) can still reach them")
+    dropped = [loss for loss in result.losses if loss.change == "dropped"]
+    assert [(loss.tier, loss.rule, loss.source, loss.destination, loss.port) for loss in dropped] == [
+        ("appsec", "hipstershop/frontend -> net:192.0.2.128/26 8443/TCP", "hipstershop/frontend", "net:192.0.2.128/26", "8443/TCP")]
+    # printed once per rule, however many threat nets
+    assert len([w for w in result.warnings if "threat-nets-deny" in w]) == 1
+    assert "kubernetes dialect: appsec rule hipstershop/frontend -> net:192.0.2.128/26 8443/TCP dropped: its destination lies inside a " \
+           "threat net" in " ".join(result.warnings)
+
+
+def test_with_admin_network_policy_served_the_fallback_changes_nothing():
+    served = dict(FALLBACK, microseg_cluster_serves=["AdminNetworkPolicy"])
+    assert plan(served).objects == plan(dict(served, microseg_threat_nets_fallback="fail")).objects
+    assert not [loss for loss in plan(served).losses if loss.rule == "threat-nets-deny" or loss.change == "dropped"]
