@@ -12,6 +12,9 @@ The sets are rendered by our planner from the lab intent and flows copied into `
 * ``kubernetes-deploy`` / ``kubernetes-enforce``: ``microseg_dialect: kubernetes``. NCA 2.1.0
   has no AdminNetworkPolicy support (it silently ignores the kind), so the threat-net
   ``AdminNetworkPolicy`` is dropped from the set *both* tools evaluate.
+* ``kubernetes-anp-networkpolicies-*``: the NetworkPolicies of ``microseg_dialect: kubernetes-anp`` (application,
+  appsec and the per-namespace catch-alls), without its AdminNetworkPolicies and BaselineAdminNetworkPolicy, which NCA
+  2.1.0 does not know: the NetworkPolicy layer that the admin policies Pass to.
 * ``calico-tierfree-*``: the Calico set without tiers. NCA 2.1.0 rejects ``spec.tier`` and has
   no tiers for Pass to leave, so the Pass guardrails, the pass-alls and the tenant boundaries
   are dropped and the Allow/Deny policies (threat-net deny, trusted domains, cluster DNS, the
@@ -43,7 +46,8 @@ import yaml
 from ansible_collections.zerotrust.microseg.plugins.module_utils.evaluate import (External, PolicySet,
                                                                                   namespaces_from_objects, workloads_from_objects)
 from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import TIERS, load_intent
-from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import POSTURE_LABEL, make_plan
+from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import POSTURE_LABEL
+from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import make_plan
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -258,6 +262,15 @@ def kubernetes_set(phase):
     return [o for o in plan.objects if o["kind"] != "AdminNetworkPolicy"], []
 
 
+def admin_dialect_network_policies(phase, dialect="kubernetes-anp"):
+    """The NetworkPolicies of an admin-policy dialect's set (application, appsec, the per-namespace catch-alls): NCA 2.1.0
+    has no AdminNetworkPolicy / BaselineAdminNetworkPolicy, so both tools judge the NetworkPolicy layer alone."""
+    plan = make_plan(lab_intent(dialect), phase)
+    policies = [o for o in plan.objects if o["kind"] == "NetworkPolicy"]
+    assert any(o["metadata"]["name"] == "microseg-catch-all" for o in policies) and len(policies) < len(plan.objects)
+    return policies, []
+
+
 def calico_tier_free(phase, all_appsec=False):
     """The Calico set's Allow/Deny policies in the default tier, in their tiered sequence; (policies, network sets)."""
     plan = make_plan(lab_intent("calico", all_appsec), phase)
@@ -286,6 +299,8 @@ def calico_tier_free(phase, all_appsec=False):
 SETS = {
     "kubernetes-deploy": lambda: kubernetes_set("deploy"),
     "kubernetes-enforce": lambda: kubernetes_set("enforce"),
+    "kubernetes-anp-networkpolicies-deploy": lambda: admin_dialect_network_policies("deploy"),
+    "kubernetes-anp-networkpolicies-enforce": lambda: admin_dialect_network_policies("enforce"),
     "calico-tierfree-deploy": lambda: calico_tier_free("deploy"),
     "calico-tierfree-enforce": lambda: calico_tier_free("enforce"),
     "calico-tierfree-appsec-enforce": lambda: calico_tier_free("enforce", all_appsec=True),
