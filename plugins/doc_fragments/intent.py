@@ -10,10 +10,12 @@ options:
       - C(calico) writes the tiered Calico policies; C(kubernetes) C(networking.k8s.io/v1) NetworkPolicies (and an
         AdminNetworkPolicy for the threat nets); C(kubernetes-anp) AdminNetworkPolicies and the BaselineAdminNetworkPolicy
         C(default) (C(policy.networking.k8s.io/v1alpha1)) for the security, platform and default tiers and NetworkPolicies
-        for application and appsec (the cluster must serve both admin kinds, O(cluster_serves)).
+        for application and appsec (the cluster must serve both admin kinds, O(cluster_serves)); C(kubernetes-cnp) the same
+        tiers as ClusterNetworkPolicies (C(policy.networking.k8s.io/v1alpha2), tiers C(Admin) and C(Baseline)) and
+        NetworkPolicies (the cluster must serve ClusterNetworkPolicy).
     type: str
     default: calico
-    choices: [calico, kubernetes, kubernetes-anp]
+    choices: [calico, kubernetes, kubernetes-anp, kubernetes-cnp]
   calico_version:
     description:
       - Calico version of the target (C(microseg_calico_version)).

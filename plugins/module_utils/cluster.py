@@ -38,6 +38,7 @@ MANAGED_KINDS = (
     ("projectcalico.org", "Tier"), ("projectcalico.org", "GlobalNetworkSet"), ("projectcalico.org", "NetworkSet"),
     ("projectcalico.org", "GlobalNetworkPolicy"), ("projectcalico.org", "NetworkPolicy"), ("networking.k8s.io", "NetworkPolicy"),
     ("policy.networking.k8s.io", "AdminNetworkPolicy"), ("policy.networking.k8s.io", "BaselineAdminNetworkPolicy"),
+    ("policy.networking.k8s.io", "ClusterNetworkPolicy"),   # v1alpha2 (kube_api.KIND_VERSIONS)
     # remediate's proposals (Calico 3.30+)
     ("projectcalico.org", "StagedNetworkPolicy"), ("projectcalico.org", "StagedGlobalNetworkPolicy"),
 )

@@ -8,7 +8,8 @@ direction is skipped (rule 8); inside a tier policies run by (order or +inf, nam
 to bottom, Allow/Deny are final, Pass leaves the tier, Log continues; a tier without a
 verdict ends in its ``defaultAction``; after the last tier the profile ``kns.<namespace>``
 allows (rule 11). Policies are compiled by ``evaluate_rules.py`` (Calico kinds) and
-``evaluate_k8s.py`` (Kubernetes NetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy).
+``evaluate_k8s.py`` (Kubernetes NetworkPolicy, AdminNetworkPolicy, BaselineAdminNetworkPolicy,
+ClusterNetworkPolicy).
 
 Modelling choices where the specification leaves room (all documented in the tests):
 
@@ -42,16 +43,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
-from ansible_collections.zerotrust.microseg.plugins.module_utils.evaluate_k8s import compile_admin, compile_kubernetes
+from ansible_collections.zerotrust.microseg.plugins.module_utils.evaluate_k8s import compile_admin, compile_cluster, compile_kubernetes
 from ansible_collections.zerotrust.microseg.plugins.module_utils.evaluate_rules import (
-    ANP_TIER, BANP_TIER, DENY, EGRESS, INGRESS, LOG, PASS, Context, NetSet, compile_calico, protocol_number)
+    ANP_TIER, BANP_TIER, CNP_ADMIN_TIER, CNP_BASELINE_TIER, DENY, EGRESS, INGRESS, LOG, PASS, Context, NetSet, compile_calico, protocol_number)
 from ansible_collections.zerotrust.microseg.plugins.module_utils.workloads import pod_labels
 
 __all__ = ["Decision", "External", "PolicySet", "Verdict", "Workload", "namespaces_from_objects", "workloads_from_objects"]
 
 DEFAULT_TIER = "default"
 DEFAULT_TIER_ORDER = 1000000.0
-BUILTIN_TIERS = {DEFAULT_TIER: (DEFAULT_TIER_ORDER, DENY), ANP_TIER: (1000.0, PASS), BANP_TIER: (10000000.0, PASS)}
+BUILTIN_TIERS = {DEFAULT_TIER: (DEFAULT_TIER_ORDER, DENY), ANP_TIER: (1000.0, PASS), BANP_TIER: (10000000.0, PASS),
+                 CNP_ADMIN_TIER: (1000.0, PASS), CNP_BASELINE_TIER: (10000000.0, PASS)}
 _CALICO_KINDS = ("GlobalNetworkPolicy", "NetworkPolicy", "StagedGlobalNetworkPolicy", "StagedNetworkPolicy")
 _WORKLOAD_KINDS = ("Pod", "Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob")
 _MAX_ID_CACHE = 1 << 20
@@ -227,6 +229,8 @@ class PolicySet:
                 sources.append((obj, kind, compile_kubernetes))
             elif kind in ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy") and group == "policy.networking.k8s.io":
                 sources.append((obj, kind, compile_admin))
+            elif kind == "ClusterNetworkPolicy" and group == "policy.networking.k8s.io":
+                sources.append((obj, kind, compile_cluster))
         self.netsets = netsets
         self._net_index = _NetIndex(netsets)
         self._ctx = Context(netsets, services, self._contains, self.warnings.append)

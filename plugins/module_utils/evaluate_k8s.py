@@ -9,6 +9,11 @@
   ``adminnetworkpolicy``, order = ``priority``, actions Allow/Deny/Pass) and
   BaselineAdminNetworkPolicy (tier ``baselineadminnetworkpolicy``, order 1000, Allow/Deny),
   as Calico 3.29-3.31 runs them (rule 7). Node peers (host endpoints) match nothing.
+* :func:`compile_cluster` -- ``policy.networking.k8s.io/v1alpha2`` ClusterNetworkPolicy as Calico 3.32 runs it
+  (rule 7): ``tier: Admin`` in tier ``kube-admin`` (order 1,000, before ``default``), ``tier: Baseline`` in
+  ``kube-baseline`` (order 10,000,000, after it), both ``defaultAction: Pass``; order = ``priority``; actions
+  Accept (= Allow), Deny, Pass; ports as ``protocols`` (``tcp``/``udp``/``sctp`` ``destinationPort`` number or
+  range, or ``destinationNamedPort``).
 
 Pod and namespace selectors match workloads only, never network sets or outside addresses
 (Calico adds ``projectcalico.org/orchestrator == 'k8s'`` to them); ``ipBlock`` and ``networks``
@@ -20,7 +25,7 @@ from __future__ import annotations
 import json
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.evaluate_rules import (
-    ALLOW, ANP_TIER, BANP_TIER, DENY, EGRESS, INGRESS, PASS, STAGED_PREFIX, CompiledRule, EntityMatcher, Policy, PortSpec,
+    ALLOW, ANP_TIER, BANP_TIER, CNP_ADMIN_TIER, CNP_BASELINE_TIER, DENY, EGRESS, INGRESS, PASS, STAGED_PREFIX, CompiledRule, EntityMatcher, Policy, PortSpec,
     domain_matcher, fail, object_meta, parse_nets, parse_order, parse_selector, policy_type, protocol_number, rule_action)
 from ansible_collections.zerotrust.microseg.plugins.module_utils.labels import validate_label_key
 from ansible_collections.zerotrust.microseg.plugins.module_utils.selector import eq, in_set, parse, quote
@@ -28,6 +33,9 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.selector import
 KNP_PREFIX = "knp.default."
 ANP_PREFIX = "kanp.adminnetworkpolicy."
 BANP_PREFIX = "kbanp.baselineadminnetworkpolicy."
+CNP_PREFIXES = {"Admin": "kcnp.kube-admin.", "Baseline": "kcnp.kube-baseline."}
+CNP_TIERS = {"Admin": CNP_ADMIN_TIER, "Baseline": CNP_BASELINE_TIER}
+CNP_ACTIONS = {"accept": ALLOW, "deny": DENY, "pass": PASS}
 
 
 def label_selector(spec, where, field):
@@ -128,17 +136,45 @@ def compile_admin(obj, kind, ctx):
     """An AdminNetworkPolicy / BaselineAdminNetworkPolicy -> Policy in its Pass tier (rule 7, Calico 3.29-3.31)."""
     name, _namespace, where, spec = object_meta(obj, kind, False)
     baseline = kind == "BaselineAdminNetworkPolicy"
+    ns_sel, sel = _subject(spec, where)
+    allowed = {a.lower(): a for a in ((ALLOW, DENY) if baseline else (ALLOW, DENY, PASS))}
+    rules = _admin_rules(spec, ctx, where, allowed, "ports", _admin_port)
+    types = [d for d in (INGRESS, EGRESS) if rules[d]] or [INGRESS]
+    if baseline:
+        order, display, tier = 1000.0, BANP_PREFIX + name, BANP_TIER
+    else:
+        order, display, tier = parse_order(spec.get("priority"), where, "spec.priority"), ANP_PREFIX + name, ANP_TIER
+    return Policy(name=display, kind=kind, tier=tier, order=order, ns_sel=ns_sel, sel=sel, types=types, rules=rules,
+                  key=(kind, None, name))
+
+
+def compile_cluster(obj, kind, ctx):
+    """A ClusterNetworkPolicy (v1alpha2) -> Policy in tier kube-admin or kube-baseline (rule 7, Calico 3.32)."""
+    name, _namespace, where, spec = object_meta(obj, kind, False)
+    level = spec.get("tier")
+    if level not in CNP_TIERS:
+        raise fail(where, "spec.tier", "tier %r is not Admin or Baseline" % (level,))
+    ns_sel, sel = _subject(spec, where)
+    rules = _admin_rules(spec, ctx, where, CNP_ACTIONS, "protocols", _cluster_protocol)
+    types = [d for d in (INGRESS, EGRESS) if rules[d]] or [INGRESS]
+    return Policy(name=CNP_PREFIXES[level] + name, kind=kind, tier=CNP_TIERS[level], order=parse_order(spec.get("priority"), where, "spec.priority"),
+                  ns_sel=ns_sel, sel=sel, types=types, rules=rules, key=(kind, None, name))
+
+
+def _subject(spec, where):
+    """An admin policy's subject -> (namespace selector, pod selector or None)."""
     subject = spec.get("subject") or {}
     if "namespaces" in subject:
-        ns_sel = label_selector(subject["namespaces"], where, "spec.subject.namespaces") or parse("all()")
-        sel = None
-    elif "pods" in subject:
+        return label_selector(subject["namespaces"], where, "spec.subject.namespaces") or parse("all()"), None
+    if "pods" in subject:
         pods = subject["pods"] or {}
-        ns_sel = label_selector(pods.get("namespaceSelector"), where, "spec.subject.pods.namespaceSelector") or parse("all()")
-        sel = label_selector(pods.get("podSelector"), where, "spec.subject.pods.podSelector")
-    else:
-        raise fail(where, "spec.subject", "needs namespaces or pods")
-    allowed = {a.lower(): a for a in ((ALLOW, DENY) if baseline else (ALLOW, DENY, PASS))}
+        return (label_selector(pods.get("namespaceSelector"), where, "spec.subject.pods.namespaceSelector") or parse("all()"),
+                label_selector(pods.get("podSelector"), where, "spec.subject.pods.podSelector"))
+    raise fail(where, "spec.subject", "needs namespaces or pods")
+
+
+def _admin_rules(spec, ctx, where, allowed, ports_key, port_fn):
+    """The ingress and egress rules of an admin policy, expanded to peers x ports."""
     rules = {INGRESS: [], EGRESS: []}
     for direction, peer_key in ((INGRESS, "from"), (EGRESS, "to")):
         for index, rule in enumerate(spec.get(direction.lower()) or []):
@@ -148,15 +184,9 @@ def compile_admin(obj, kind, ctx):
                      for n, p in enumerate(rule.get(peer_key) or [])]
             if not peers:
                 raise fail(where, "%s.%s" % (field, peer_key), "needs at least one peer")
-            ports = [_admin_port(p, where, "%s.ports[%d]" % (field, n)) for n, p in enumerate(rule.get("ports") or [])]
+            ports = [port_fn(p, where, "%s.%s[%d]" % (field, ports_key, n)) for n, p in enumerate(rule.get(ports_key) or [])]
             rules[direction].extend(_expand(index, action, direction, peers, ports or [(None, None)]))
-    types = [d for d in (INGRESS, EGRESS) if rules[d]] or [INGRESS]
-    if baseline:
-        order, display, tier = 1000.0, BANP_PREFIX + name, BANP_TIER
-    else:
-        order, display, tier = parse_order(spec.get("priority"), where, "spec.priority"), ANP_PREFIX + name, ANP_TIER
-    return Policy(name=display, kind=kind, tier=tier, order=order, ns_sel=ns_sel, sel=sel, types=types, rules=rules,
-                  key=(kind, None, name))
+    return rules
 
 
 def _admin_peer(peer, action, direction, ctx, where, field):
@@ -195,3 +225,24 @@ def _admin_port(port, where, field):
     if "namedPort" in port:
         return None, PortSpec.parse([str(port["namedPort"])], where, field + ".namedPort")
     raise fail(where, field, "needs portNumber, portRange or namedPort")
+
+
+def _cluster_protocol(item, where, field):
+    """A v1alpha2 ``protocols`` item: ``{tcp|udp|sctp: {destinationPort: {number | range}}}`` or ``destinationNamedPort``."""
+    if not isinstance(item, dict) or len(item) != 1:
+        raise fail(where, field, "needs exactly one of tcp, udp, sctp, destinationNamedPort")
+    (what, value), = item.items()
+    if what == "destinationNamedPort":
+        return None, PortSpec.parse([str(value)], where, field + ".destinationNamedPort")
+    if what not in ("tcp", "udp", "sctp"):
+        raise fail(where, field, "unknown protocol %r (tcp, udp, sctp, destinationNamedPort)" % (what,))
+    proto = frozenset([protocol_number(what.upper(), where, field)])
+    port = (value or {}).get("destinationPort")
+    if port is None:
+        return proto, None
+    if "number" in port:
+        return proto, PortSpec.parse([port["number"]], where, "%s.%s.destinationPort.number" % (field, what))
+    if "range" in port:
+        low, high = (port["range"] or {}).get("start"), (port["range"] or {}).get("end")
+        return proto, PortSpec.parse(["%s:%s" % (low, high)], where, "%s.%s.destinationPort.range" % (field, what))
+    raise fail(where, field + "." + what + ".destinationPort", "needs number or range")

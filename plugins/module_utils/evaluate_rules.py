@@ -36,6 +36,7 @@ ALLOW, DENY, PASS, LOG = "Allow", "Deny", "Pass", "Log"
 ACTIONS = {name.lower(): name for name in (ALLOW, DENY, PASS, LOG)}
 PROTOCOLS = {"TCP": 6, "UDP": 17, "ICMP": 1, "ICMPV6": 58, "SCTP": 132, "UDPLITE": 136}
 ANP_TIER, BANP_TIER = "adminnetworkpolicy", "baselineadminnetworkpolicy"
+CNP_ADMIN_TIER, CNP_BASELINE_TIER = "kube-admin", "kube-baseline"   # Calico 3.32: ClusterNetworkPolicy tier Admin / Baseline
 STAGED_PREFIX = "staged:"
 _ENTITY_KEYS = {"nets", "notNets", "selector", "notSelector", "namespaceSelector", "ports", "notPorts",
                 "serviceAccounts", "services", "domains"}

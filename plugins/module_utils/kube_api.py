@@ -37,10 +37,12 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 # The version the collection speaks for each group (else the server's preferred one).
 GROUP_VERSIONS = {CORE_GROUP: "v1", "apps": "v1", "batch": "v1", "networking.k8s.io": "v1",
                   "projectcalico.org": "v3", "policy.networking.k8s.io": "v1alpha1"}
+# Kinds spoken in another version of their group than GROUP_VERSIONS says (one group, two API generations).
+KIND_VERSIONS = {("policy.networking.k8s.io", "ClusterNetworkPolicy"): "v1alpha2"}
 INSTALL_HINTS = {
     "projectcalico.org": "install Calico 3.29+ or its v3 CRDs (projectcalico.org/v3)",
-    "policy.networking.k8s.io": "install the network-policy-api CRDs (AdminNetworkPolicy, BaselineAdminNetworkPolicy) "
-                                "from kubernetes-sigs/network-policy-api",
+    "policy.networking.k8s.io": "install the network-policy-api CRDs (AdminNetworkPolicy, BaselineAdminNetworkPolicy v1alpha1; "
+                                "ClusterNetworkPolicy v1alpha2) from kubernetes-sigs/network-policy-api",
 }
 _FALSE = ("0", "false", "no", "off", "n")
 _CONFLICT_MANAGER = re.compile(r'conflict with "([^"]*)"')
@@ -331,6 +333,7 @@ class KubeApi:
 
     def resource(self, group, kind, version=None):
         """The served Resource of ``(group, kind)``; a TargetError naming what is missing and how to install it."""
+        version = version or KIND_VERSIONS.get((group, kind))
         chosen = self.version_of(group, version)
         if chosen is None:
             where = group if not version else "%s/%s" % (group, version)
@@ -344,6 +347,7 @@ class KubeApi:
 
     def serves(self, group, kind, version=None):
         """True when ``(group, kind)`` is served (in ``version``, else in the version the collection would use)."""
+        version = version or KIND_VERSIONS.get((group, kind))
         chosen = self.version_of(group, version)
         return chosen is not None and kind in self._kinds(group, chosen)
 

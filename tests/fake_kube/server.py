@@ -58,6 +58,8 @@ RESOURCES = (
     Resource(NETWORK_POLICY_API, "v1alpha1", "adminnetworkpolicies", "adminnetworkpolicy", "AdminNetworkPolicy", False, ("anp",)),
     Resource(NETWORK_POLICY_API, "v1alpha1", "baselineadminnetworkpolicies", "baselineadminnetworkpolicy", "BaselineAdminNetworkPolicy", False,
              ("banp",)),
+    # v1alpha2 beside v1alpha1 in the same group (network-policy-api v0.2.0; Calico 3.32 serves it)
+    Resource(NETWORK_POLICY_API, "v1alpha2", "clusternetworkpolicies", "clusternetworkpolicy", "ClusterNetworkPolicy", False, ()),
 )
 VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update"]
 CALICO_TIERED_KINDS = ("NetworkPolicy", "GlobalNetworkPolicy", "StagedNetworkPolicy", "StagedGlobalNetworkPolicy")
@@ -753,9 +755,11 @@ class FakeKube:
         groups = {}
         for res in self.resources:
             if res.group:
-                groups.setdefault(res.group, res.version)
+                versions = groups.setdefault(res.group, [])
+                if res.version not in versions:
+                    versions.append(res.version)   # the first is the preferred one
         if parts == ["apis"]:
-            return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [self._group(name, version) for name, version in groups.items()]}
+            return {"kind": "APIGroupList", "apiVersion": "v1", "groups": [self._group(name, versions) for name, versions in groups.items()]}
         if len(parts) == 2 and parts[0] == "apis":
             if parts[1] not in groups:
                 raise ApiError(404, "the server could not find the requested resource")
@@ -763,16 +767,16 @@ class FakeKube:
         if parts == ["api", "v1"]:
             return self._resource_list(CORE, "v1")
         if len(parts) == 3 and parts[0] == "apis":
-            if groups.get(parts[1]) != parts[2]:
+            if parts[2] not in groups.get(parts[1], ()):
                 raise ApiError(404, "the server could not find the requested resource")
             return self._resource_list(parts[1], parts[2])
         return None
 
     @staticmethod
-    def _group(name, version):
-        """One entry of an APIGroupList."""
-        entry = {"groupVersion": "%s/%s" % (name, version), "version": version}
-        return {"name": name, "versions": [entry], "preferredVersion": dict(entry)}
+    def _group(name, versions):
+        """One entry of an APIGroupList (the first version preferred)."""
+        entries = [{"groupVersion": "%s/%s" % (name, version), "version": version} for version in versions]
+        return {"name": name, "versions": entries, "preferredVersion": dict(entries[0])}
 
     def _resource_list(self, group, version):
         """The APIResourceList of one group version."""

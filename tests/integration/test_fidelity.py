@@ -187,8 +187,8 @@ def test_on_the_cluster_target_discovery_wins_over_microseg_cluster_serves(lab, 
         result = run_playbook(lab, "--tags", "deploy", env={"HOME": str(tmp_path / "home")})
         assert result.rc == 0, result.out
         assert ("[WARNING]: microseg_cluster_serves [] is not used on the cluster target: discovery at %s finds "
-                "[AdminNetworkPolicy, BaselineAdminNetworkPolicy]" % kube.fake.url) in " ".join(result.out.split()), result.out
+                "[AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy]" % kube.fake.url) in " ".join(result.out.split()), result.out
         assert kube.fake.get("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy", "microseg-threat-nets-deny") is not None
-        assert fidelity_report(lab)["cluster_serves"] == ["AdminNetworkPolicy", "BaselineAdminNetworkPolicy"]
+        assert fidelity_report(lab)["cluster_serves"] == ["AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy"]
     finally:
         kube.close()

@@ -3,10 +3,10 @@ over the shared ``model``. A new dialect is one new file with ``render(intent, f
 ``RENDERERS`` (imports stay static, so Ansible ships every renderer a module may need)."""
 from __future__ import annotations
 
-from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers import calico, kubernetes, kubernetes_anp
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers import calico, kubernetes, kubernetes_anp, kubernetes_cnp
 
 # dialect (microseg_dialect) -> its renderer module
-RENDERERS = {"calico": calico, "kubernetes": kubernetes, "kubernetes-anp": kubernetes_anp}
+RENDERERS = {"calico": calico, "kubernetes": kubernetes, "kubernetes-anp": kubernetes_anp, "kubernetes-cnp": kubernetes_cnp}
 DIALECTS = tuple(RENDERERS)
 
 

@@ -72,6 +72,8 @@ def match_labels(text, field_name="microseg_dns.selector"):
 class KubernetesRenderer:
     """Renders one intent for clusters without Calico."""
 
+    ADMIN_THREAT_NETS = False   # True where the dialect denies the threat nets in its own admin policies (anp, cnp)
+
     def __init__(self, intent, flows, posture):
         self.intent = intent
         self.flows = flows
@@ -80,8 +82,9 @@ class KubernetesRenderer:
         self.enforced = posture == "enforced"
         self.identity = intent.identity_labels
         self.losses = []
-        check(intent)
-        self.excepted = threat_nets_excepted(intent)
+        if not self.ADMIN_THREAT_NETS:
+            check(intent)
+        self.excepted = not self.ADMIN_THREAT_NETS and threat_nets_excepted(intent)
         self.threats = [ipaddress.ip_network(net) for net in intent.threat_nets]
 
     def _labels(self, tier, posture=False):

@@ -87,7 +87,10 @@ def _key(value):
 
 
 class NamespacePolicies(KubernetesRenderer):
-    """The ``kubernetes`` dialect's NetworkPolicies (application and appsec, inherited) and this dialect's catch-all."""
+    """The ``kubernetes`` dialect's NetworkPolicies (application and appsec, inherited) and this dialect's catch-all. The
+    threat nets are the security tier's (``microseg-threat-nets-deny``), never the kubernetes dialect's fallback."""
+
+    ADMIN_THREAT_NETS = True
 
     def catch_all(self, namespace):
         """Deploy: allow everything (a declared flow's policy must not cut the rest). Enforce: isolate ingress, from outside
@@ -108,6 +111,7 @@ class AdminPolicyRenderer:
     BASELINE_NAME = "default"                  # the API admits no other name
     REQUIRED_KINDS = ("AdminNetworkPolicy", "BaselineAdminNetworkPolicy")
     ACTIONS = {"Allow": "Allow", "Deny": "Deny", "Pass": "Pass"}
+    PORTS = "ports"                            # the rule field that holds ``port()``'s items
     MAX_RULES, MAX_PEERS, MAX_PORTS, MAX_NETWORKS = 100, 100, 100, 25    # per direction, rule, rule, peer (the CRD)
     PRIORITIES = {"security": (100, 899), "platform": (900, 999)}
 
@@ -164,7 +168,7 @@ class AdminPolicyRenderer:
     def rule(self, name, action, direction, peers, ports=()):
         rule = {"name": name, "action": self.ACTIONS[action], "from" if direction == "ingress" else "to": list(peers)}
         if ports:
-            rule["ports"] = [self.port(*port) for port in sorted(ports)]
+            rule[self.PORTS] = [self.port(*port) for port in sorted(ports)]
         return rule
 
     # -- peers -------------------------------------------------------------------------------------------------------
@@ -257,10 +261,10 @@ class AdminPolicyRenderer:
             egress.append(self.rule("same-tenant", "Pass", "egress", [{"namespaces": selector}]))
         passed = self.grouped("declared-flows", "Pass", "ingress", inbound, self.MAX_RULES - len(ingress))
         ingress += passed
-        exact = all("ports" in rule for rule in passed)
+        exact = all(self.PORTS in rule for rule in passed)
         passed = self.grouped("declared-flows", "Pass", "egress", outbound, self.MAX_RULES - len(egress))
         egress += passed
-        exact = exact and all("ports" in rule for rule in passed)
+        exact = exact and all(self.PORTS in rule for rule in passed)
         self._guardrail_losses(name, ["%s/%s=%s" % ((ns,) + PCI) if pci else ns + "/*" for ns in sorted(inside)], crossing, exact)
         for rules in (ingress, egress):
             if len(rules) > self.MAX_RULES:
@@ -275,7 +279,7 @@ class AdminPolicyRenderer:
 
     def _guardrail_losses(self, name, subjects, crossing, exact):
         """The Pass of a declared flow across a guardrail covers every pod it selects (a rule cannot narrow the subject)."""
-        why = ("an %s rule cannot narrow the policy's subject: the Pass of each declared flow across the guardrail covers every "
+        why = ("%s rules cannot narrow the policy's subject: the Pass of each declared flow across the guardrail covers every "
                "pod it selects on that peer and port%s; the NetworkPolicies rendered below still allow only the declared flows, but "
                "a NetworkPolicy written by hand in those namespaces could open the rest" % (
                    self.ADMIN_KIND, "" if exact else " (past the rule limit, on every port)"))

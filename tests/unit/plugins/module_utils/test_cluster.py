@@ -414,7 +414,8 @@ def test_live_objects_are_compared_without_server_defaults_and_shown_so_in_the_d
 
 PLURALS = {"Tier": "tiers", "GlobalNetworkSet": "globalnetworksets", "NetworkSet": "networksets", "GlobalNetworkPolicy": "globalnetworkpolicies",
            "NetworkPolicy": "networkpolicies", "AdminNetworkPolicy": "adminnetworkpolicies",
-           "BaselineAdminNetworkPolicy": "baselineadminnetworkpolicies", "StagedNetworkPolicy": "stagednetworkpolicies",
+           "BaselineAdminNetworkPolicy": "baselineadminnetworkpolicies", "ClusterNetworkPolicy": "clusternetworkpolicies",
+           "StagedNetworkPolicy": "stagednetworkpolicies",
            "StagedGlobalNetworkPolicy": "stagedglobalnetworkpolicies", "StagedKubernetesNetworkPolicy": "stagedkubernetesnetworkpolicies",
            "Namespace": "namespaces", "Pod": "pods", "Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets",
            "Job": "jobs", "CronJob": "cronjobs"}

@@ -71,6 +71,12 @@ def anp(name, priority, subject, ingress=(), egress=(), baseline=False):
             "metadata": {"name": name}, "spec": spec}
 
 
+def cnp(name, level, priority, subject, ingress=(), egress=()):
+    """A ClusterNetworkPolicy v1alpha2 of tier ``level`` (Admin or Baseline)."""
+    spec = {"tier": level, "priority": priority, "subject": subject, "ingress": list(ingress), "egress": list(egress)}
+    return {"apiVersion": "policy.networking.k8s.io/v1alpha2", "kind": "ClusterNetworkPolicy", "metadata": {"name": name}, "spec": spec}
+
+
 def service(name, namespace, selector, port, target):
     return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace},
             "spec": {"selector": selector, "ports": [{"port": port, "targetPort": target, "protocol": "TCP"}]}}
@@ -155,6 +161,44 @@ CASES = [
         anp("default", 0, {"namespaces": {}}, egress=[{"action": "Deny", "to": [{"networks": ["0.0.0.0/0"]}]}], baseline=True),
         gnp("allow", ALLOW_ALL)],
      A, EXT, "TCP", 80, ALLOWED, ("Allow", "default", "allow", 0), None, {}),
+    ("rule_07_cluster_network_policy_admin_deny", [cnp("block-ns2", "Admin", 10, {"namespaces": {"matchLabels": {"team": "x"}}}, ingress=[
+        {"action": "Deny", "from": [{"namespaces": {"matchLabels": {"kubernetes.io/metadata.name": "ns2"}}}]}]), gnp("allow", ALLOW_ALL)],
+     C, A, "TCP", 80, DENIED, ("Allow", "default", "allow", 0), ("Deny", "kube-admin", "kcnp.kube-admin.block-ns2", 0), {}),
+    ("rule_07_cluster_network_policy_admin_accept_before_default", [
+        cnp("web", "Admin", 10, {"namespaces": {}}, egress=[{"action": "Accept", "to": [{"networks": ["198.51.100.0/24"]}],
+                                                             "protocols": [{"tcp": {"destinationPort": {"range": {"start": 79, "end": 81}}}}]}]),
+        gnp("deny", DENY_ALL)],
+     A, EXT, "TCP", 80, ALLOWED, ("Allow", "kube-admin", "kcnp.kube-admin.web", 0), None, {}),
+    ("rule_07_cluster_network_policy_protocols_match_protocol_and_port", [
+        cnp("web", "Admin", 10, {"namespaces": {}}, egress=[{"action": "Accept", "to": [{"networks": ["198.51.100.0/24"]}],
+                                                             "protocols": [{"udp": {"destinationPort": {"number": 80}}}]}]),
+        gnp("deny", DENY_ALL)],
+     A, EXT, "TCP", 80, DENIED, ("Deny", "default", "deny", 0), None, {}),
+    ("rule_07_cluster_network_policy_priority_is_order", [
+        cnp("late-accept", "Admin", 20, {"namespaces": {}}, egress=[{"action": "Accept", "to": [{"networks": ["198.51.100.0/24"]}]}]),
+        cnp("early-deny", "Admin", 5, {"namespaces": {}}, egress=[{"action": "Deny", "to": [{"networks": ["0.0.0.0/0"]}],
+                                                                   "protocols": [{"tcp": {"destinationPort": {"number": 80}}}]}])],
+     A, EXT, "TCP", 80, DENIED, ("Deny", "kube-admin", "kcnp.kube-admin.early-deny", 0), None, {}),
+    ("rule_07_cluster_network_policy_admin_pass_then_default_tier", [
+        cnp("p", "Admin", 1, {"pods": {"namespaceSelector": {}, "podSelector": {"matchLabels": {"app": "a"}}}},
+            egress=[{"action": "Pass", "to": [{"networks": ["0.0.0.0/0"]}]}]),
+        cnp("d", "Admin", 2, {"namespaces": {}}, egress=[{"action": "Deny", "to": [{"networks": ["0.0.0.0/0"]}]}]), gnp("allow", ALLOW_ALL)],
+     A, EXT, "TCP", 80, ALLOWED, ("Allow", "default", "allow", 0), None, {}),
+    ("rule_07_cluster_network_policy_baseline_after_default", [
+        cnp("base", "Baseline", 1000, {"namespaces": {}}, egress=[{"action": "Deny", "to": [{"networks": ["0.0.0.0/0"]}]}])],
+     A, EXT, "TCP", 80, DENIED, ("Deny", "kube-baseline", "kcnp.kube-baseline.base", 0), None, {}),
+    ("rule_07_cluster_network_policy_default_tier_decides_before_baseline", [
+        cnp("base", "Baseline", 1000, {"namespaces": {}}, egress=[{"action": "Deny", "to": [{"networks": ["0.0.0.0/0"]}]}]),
+        knp("iso", "ns1", {"podSelector": {}, "policyTypes": ["Egress"]})],
+     A, EXT, "TCP", 80, DENIED, ("Deny", "default", "ns1/knp.default.iso", None), None, {}),
+    ("rule_07_cluster_network_policy_baselines_by_priority", [
+        cnp("late-deny", "Baseline", 900, {"namespaces": {}}, egress=[{"action": "Deny", "to": [{"networks": ["0.0.0.0/0"]}]}]),
+        cnp("early-accept", "Baseline", 100, {"namespaces": {}}, egress=[{"action": "Accept", "to": [{"networks": ["198.51.100.0/24"]}]}])],
+     A, EXT, "TCP", 80, ALLOWED, ("Allow", "kube-baseline", "kcnp.kube-baseline.early-accept", 0), None, {}),
+    ("rule_07_cluster_network_policy_named_port", [
+        cnp("named", "Admin", 1, {"namespaces": {}}, ingress=[{"action": "Deny", "from": [{"namespaces": {}}],
+                                                               "protocols": [{"destinationNamedPort": "http"}]}])],
+     A, C, "TCP", 9090, DENIED, PROFILE, ("Deny", "kube-admin", "kcnp.kube-admin.named", 0), {}),
     ("rule_08_tier_not_applying_is_skipped", [tier("sec", 100), gnp("in-only", ingress_only({"action": "Deny"}), "sec")],
      A, EXT, "TCP", 80, ALLOWED, ("Allow", "", None, None), None, {}),
     ("rule_08_tier_applying_in_that_direction", [tier("sec", 100), gnp("in-only", ingress_only(), "sec")],
@@ -474,6 +518,11 @@ def test_bad_selector_names_policy_and_field():
     ([tier("t", 1, "Allow")], "defaultAction"),
     ([gnp("p", {"types": ["Sideways"]})], "Ingress or Egress"),
     ([knp("p", "ns1", {"podSelector": {"matchExpressions": [{"key": "a", "operator": "Near"}]}})], "operator"),
+    ([cnp("p", "Middle", 1, {"namespaces": {}})], "tier 'Middle' is not Admin or Baseline"),
+    ([cnp("p", "Admin", 1, {"namespaces": {}}, egress=[{"action": "Allow", "to": [{"namespaces": {}}]}])], "action 'Allow' is not one of"),
+    ([cnp("p", "Admin", 1, {"namespaces": {}}, egress=[{"action": "Deny", "to": [{"namespaces": {}}], "protocols": [{"icmp": {}}]}])],
+     "unknown protocol 'icmp'"),
+    ([cnp("p", "Admin", 1, {"namespaces": {}}, ingress=[{"action": "Deny", "from": [{"networks": ["0.0.0.0/0"]}]}])], "unknown ingress peer"),
 ])
 def test_invalid_objects(objects, message):
     with pytest.raises(InputError, match=message):

@@ -302,12 +302,31 @@ def test_serves_in_a_given_version(monkeypatch, clock):
     assert len(api.calls) == 3
 
 
+def test_cluster_network_policy_is_spoken_in_v1alpha2_beside_the_v1alpha1_admin_kinds(monkeypatch, clock):
+    """One group, two generations: without a version asked for, each kind is found in the version the collection writes."""
+    apis = {"groups": [{"name": "policy.networking.k8s.io", "versions": [{"version": "v1alpha1"}, {"version": "v1alpha2"}],
+                        "preferredVersion": {"version": "v1alpha1"}}]}
+    v1alpha1 = {"resources": [{"name": "adminnetworkpolicies", "kind": "AdminNetworkPolicy", "namespaced": False}]}
+    v1alpha2 = {"resources": [{"name": "clusternetworkpolicies", "kind": "ClusterNetworkPolicy", "namespaced": False}]}
+    api = make_api(monkeypatch, clock, [Response(200, apis), Response(200, v1alpha2), Response(200, v1alpha1)])
+    cnp = api.resource("policy.networking.k8s.io", "ClusterNetworkPolicy")
+    assert cnp == Resource("policy.networking.k8s.io", "v1alpha2", "ClusterNetworkPolicy", "clusternetworkpolicies", False)
+    assert cnp.path("", "microseg-default") == "/apis/policy.networking.k8s.io/v1alpha2/clusternetworkpolicies/microseg-default"
+    assert api.serves("policy.networking.k8s.io", "AdminNetworkPolicy") and api.serves("policy.networking.k8s.io", "ClusterNetworkPolicy")
+    assert not api.serves("policy.networking.k8s.io", "ClusterNetworkPolicy", "v1alpha1")
+
+
 @pytest.mark.parametrize("group, kind, message", [
     ("projectcalico.org", "Tier", "the Kubernetes API at http://kube.test does not serve projectcalico.org, needed for kind Tier: "
                                   "install Calico 3.29+ or its v3 CRDs (projectcalico.org/v3)"),
     ("policy.networking.k8s.io", "AdminNetworkPolicy",
      "the Kubernetes API at http://kube.test does not serve policy.networking.k8s.io, needed for kind AdminNetworkPolicy: install the "
-     "network-policy-api CRDs (AdminNetworkPolicy, BaselineAdminNetworkPolicy) from kubernetes-sigs/network-policy-api"),
+     "network-policy-api CRDs (AdminNetworkPolicy, BaselineAdminNetworkPolicy v1alpha1; ClusterNetworkPolicy v1alpha2) from "
+     "kubernetes-sigs/network-policy-api"),
+    ("policy.networking.k8s.io", "ClusterNetworkPolicy",
+     "the Kubernetes API at http://kube.test does not serve policy.networking.k8s.io/v1alpha2, needed for kind ClusterNetworkPolicy: "
+     "install the network-policy-api CRDs (AdminNetworkPolicy, BaselineAdminNetworkPolicy v1alpha1; ClusterNetworkPolicy v1alpha2) "
+     "from kubernetes-sigs/network-policy-api"),
 ])
 def test_a_missing_group_names_the_kind_and_how_to_install_it(monkeypatch, clock, group, kind, message):
     api = make_api(monkeypatch, clock, [Response(200, {"groups": []})])
