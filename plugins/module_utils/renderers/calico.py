@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils import selector as sel
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
-from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.model import Loss, LocalFlows, add_loss, base_labels, workload_policy_name
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.model import Loss, Renderer, add_loss, workload_policy_name
 
 API_VERSION = "projectcalico.org/v3"
 # the oldest and newest Calico (open-source version numbers) this dialect renders for, both included
@@ -170,26 +170,18 @@ def set_slug(domain, hashed=False):
     return "domain-" + slug
 
 
-class CalicoRenderer:
+class CalicoRenderer(Renderer):
     """Renders one intent; keeps the per-run facts (naming, edition, widenings) in one place."""
 
     def __init__(self, intent, flows, posture):
-        self.intent = intent
-        self.flows = flows
-        self.local = LocalFlows(flows)
-        self.posture = posture
-        self.enforced = posture == "enforced"
+        super().__init__(intent, flows, posture)
         self.features = features(intent.calico_version, intent.edition)
         self.prefix_names = self.features.tier_prefix
         self.enterprise = self.features.domains
-        self.losses = []
         self.domain_sets = {}  # slug -> (domain, tier)
         self.namespace_tiers = intent.namespace_tiers
-        self.identity = intent.identity_labels
 
     # -- object shells ---------------------------------------------------------------
-    def _labels(self, tier, posture=False):
-        return base_labels(tier, self.posture if posture else None)
 
     def _policy(self, kind, tier, name, order, spec, namespace=None, posture=False):
         labels = self._labels(tier, posture)

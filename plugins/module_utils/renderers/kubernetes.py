@@ -25,7 +25,7 @@ import ipaddress
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils import selector as sel
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
-from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.model import Loss, LocalFlows, add_loss, base_labels, workload_policy_name
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.model import Loss, Renderer, add_loss, workload_policy_name
 
 NP_API = "networking.k8s.io/v1"
 ANP_API = "policy.networking.k8s.io/v1alpha1"
@@ -69,26 +69,17 @@ def match_labels(text, field_name="microseg_dns.selector"):
     return labels
 
 
-class KubernetesRenderer:
+class KubernetesRenderer(Renderer):
     """Renders one intent for clusters without Calico."""
 
     ADMIN_THREAT_NETS = False   # True where the dialect denies the threat nets in its own admin policies (anp, cnp)
 
     def __init__(self, intent, flows, posture):
-        self.intent = intent
-        self.flows = flows
-        self.local = LocalFlows(flows)
-        self.posture = posture
-        self.enforced = posture == "enforced"
-        self.identity = intent.identity_labels
-        self.losses = []
+        super().__init__(intent, flows, posture)
         if not self.ADMIN_THREAT_NETS:
             check(intent)
         self.excepted = not self.ADMIN_THREAT_NETS and threat_nets_excepted(intent)
         self.threats = [ipaddress.ip_network(net) for net in intent.threat_nets]
-
-    def _labels(self, tier, posture=False):
-        return base_labels(tier, self.posture if posture else None)
 
     def _np(self, namespace, name, tier, pod_selector, ingress=None, egress=None, posture=False):
         """A NetworkPolicy; an empty rule list isolates that direction (written without the key, as the API stores it)."""

@@ -44,7 +44,7 @@ import json
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.calico import ORDERS, PCI
 from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.kubernetes import NS_LABEL, KubernetesRenderer, match_labels
-from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.model import Loss, add_loss, base_labels
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.model import Loss, Renderer, add_loss
 
 API_VERSION = "policy.networking.k8s.io/v1alpha1"
 EVERYWHERE = ("0.0.0.0/0", "::/0")
@@ -100,7 +100,7 @@ class NamespacePolicies(KubernetesRenderer):
         return self._np(namespace, CATCH_ALL, "default", {}, ingress=[{}], egress=[{}], posture=True)
 
 
-class AdminPolicyRenderer:
+class AdminPolicyRenderer(Renderer):
     """Renders one intent as admin policies + NetworkPolicies. Class attributes and the object shells are what
     ``kubernetes-cnp`` changes."""
 
@@ -117,12 +117,7 @@ class AdminPolicyRenderer:
 
     def __init__(self, intent, flows, posture):
         self.check(intent)
-        self.intent = intent
-        self.flows = flows
-        self.posture = posture
-        self.enforced = posture == "enforced"
-        self.identity = intent.identity_labels
-        self.losses = []
+        super().__init__(intent, flows, posture)
         self.namespaces = NamespacePolicies(intent, flows, posture)
 
     @classmethod
@@ -141,9 +136,6 @@ class AdminPolicyRenderer:
                 source="inventory", field="microseg_dialect")
 
     # -- object shells (a ClusterNetworkPolicy renderer overrides these) ---------------------------------------------
-    def _labels(self, tier, posture=False):
-        return base_labels(tier, self.posture if posture else None)
-
     def admin_policy(self, name, tier, subject, ingress=None, egress=None, posture=False):
         """An admin policy of ``tier`` (security or platform); its priority is set once every one is known."""
         spec = {"priority": 0, "subject": subject}

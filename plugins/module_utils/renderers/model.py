@@ -57,6 +57,23 @@ def workload_policy_name(endpoint, identity_labels):
     return re.sub(r"[^a-z0-9.-]", "-", base.lower()).strip("-.") or "workload"
 
 
+class Renderer:
+    """What every dialect's renderer starts from: the intent, its declared flows (also per namespace and workload), the
+    posture it renders (``failsafe`` or ``enforced``) and the losses it meets; the labels of the objects it writes."""
+
+    def __init__(self, intent, flows, posture):
+        self.intent = intent
+        self.flows = flows
+        self.local = LocalFlows(flows)
+        self.posture = posture
+        self.enforced = posture == "enforced"
+        self.identity = intent.identity_labels
+        self.losses = []
+
+    def _labels(self, tier, posture=False):
+        """The labels of an object of ``tier``; a posture object also says which posture it holds."""
+        return base_labels(tier, self.posture if posture else None)
+
 CHANGES = ("widened", "merged", "dropped")
 ANY = "*"
 
