@@ -11,6 +11,7 @@ import yaml
 from ansible_collections.zerotrust.microseg.plugins.doc_fragments.intent import ModuleDocFragment
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.face import INTENT_SPEC
+from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import merge_flows
 from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import load_intent
 from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import declared_flows, make_plan
 from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers import DIALECTS, RENDERERS, kubernetes, kubernetes_anp
@@ -257,8 +258,8 @@ def test_the_same_flows_in_any_order_render_the_same_objects():
     intent = load_intent(dict(SHOP, microseg_dialect="kubernetes-anp", microseg_cluster_serves=SERVED))
     flows = declared_flows(intent)
     shuffled = list(flows)
-    random.Random(7).shuffle(shuffled)
-    assert kubernetes_anp.render(intent, flows, "enforced")[0] == kubernetes_anp.render(intent, flows, "enforced")[0]
+    random.Random(7).shuffle(shuffled)   # as declared in any order: the plan merges (and sorts) them before rendering
+    assert kubernetes_anp.render(intent, flows, "enforced")[0] == kubernetes_anp.render(intent, merge_flows(shuffled), "enforced")[0]
 
     def admins(some):
         return [o for o in kubernetes_anp.render(intent, some, "enforced")[0] if o["apiVersion"] == ANP_API]
