@@ -97,10 +97,11 @@ options:
       - The cluster-wide policy kinds the cluster serves (C(microseg_cluster_serves)), for the dialects that write them;
         the C(kubernetes) dialect denies the threat nets with an C(AdminNetworkPolicy) only where it is served.
       - The C(directory) target has no API server and takes this list. On the C(cluster) target API discovery decides and wins
-        over this list (a value other than the default that discovery contradicts is warned about).
+        over this list (a value set that discovery contradicts is warned about).
+      - Unset, a cluster serving what the dialect writes - V(ClusterNetworkPolicy) for C(kubernetes-cnp), else
+        V(AdminNetworkPolicy) and V(BaselineAdminNetworkPolicy) (the v1alpha1 CRDs come together); V([]) is a cluster serving none.
     type: list
     elements: str
-    default: [AdminNetworkPolicy, BaselineAdminNetworkPolicy]
     choices: [AdminNetworkPolicy, BaselineAdminNetworkPolicy, ClusterNetworkPolicy]
   threat_nets_fallback:
     description:

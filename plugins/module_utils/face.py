@@ -9,7 +9,6 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import MicrosegError, GateRefused
 from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers import DIALECTS
-from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import DEFAULT_CLUSTER_SERVES
 
 INTENT_SPEC = dict(
     dialect=dict(type="str", default="calico", choices=list(DIALECTS)),
@@ -25,7 +24,7 @@ INTENT_SPEC = dict(
     flow_logs=dict(type="list", elements="raw", default=[]),
     strict=dict(type="bool", default=False),
     remediated_flows=dict(type="path"),
-    cluster_serves=dict(type="list", elements="str", default=list(DEFAULT_CLUSTER_SERVES),
+    cluster_serves=dict(type="list", elements="str",
                         choices=["AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "ClusterNetworkPolicy"]),
     threat_nets_fallback=dict(type="str", default="fail", choices=["fail", "except"]),
     base_dir=dict(type="path", default="."),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import InputError
 from ansible_collections.zerotrust.microseg.plugins.module_utils import labels as k8s_labels
 from ansible_collections.zerotrust.microseg.plugins.module_utils import selector as calico_selector
-from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers import DIALECTS
+from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers import DIALECTS, served_by_default
 from ansible_collections.zerotrust.microseg.plugins.module_utils.renderers.calico import version_problem
 
 TIERS = ("security", "platform", "application", "appsec", "default")
@@ -70,6 +70,7 @@ class Intent:
     strict: bool = False          # skipped flow-log lines are errors (microseg_strict)
     remediated_flows: str = ""    # the flow table remediate appends accepted rows to (microseg_remediated_flows)
     cluster_serves: tuple = DEFAULT_CLUSTER_SERVES   # CLUSTER_KINDS the cluster serves (microseg_cluster_serves, or discovery)
+    cluster_serves_given: bool = False   # microseg_cluster_serves was set (a claim discovery may contradict), not defaulted
     served_by: str = "the cluster (microseg_cluster_serves)"   # who says so, for messages (phases.adopt_served_kinds names the cluster)
     threat_nets_fallback: str = "fail"               # without AdminNetworkPolicy: fail, or except (microseg_threat_nets_fallback)
     base_dir: str = "."
@@ -268,10 +269,11 @@ def _dns(raw):
     return Dns(namespace=namespace, selector=text, port=port)
 
 
-def _served_kinds(raw):
-    """``microseg_cluster_serves`` -> the sorted kinds (None: the default; an empty list is a cluster serving none)."""
+def _served_kinds(raw, dialect):
+    """``microseg_cluster_serves`` -> the sorted kinds (None: a cluster serving what the dialect writes; an empty list is a
+    cluster serving none)."""
     if raw is None:
-        return DEFAULT_CLUSTER_SERVES
+        return tuple(sorted(served_by_default(dialect, DEFAULT_CLUSTER_SERVES)))
     kinds = []
     for i, kind in enumerate(_list(raw, "microseg_cluster_serves")):
         if kind not in CLUSTER_KINDS:
@@ -307,7 +309,8 @@ def load_intent(variables, base_dir="."):
     intent.strict = _bool(v.get("microseg_strict") or False, "microseg_strict")
     remediated = v.get("microseg_remediated_flows")
     intent.remediated_flows = _string(remediated, "microseg_remediated_flows") if remediated else ""
-    intent.cluster_serves = _served_kinds(v.get("microseg_cluster_serves"))
+    intent.cluster_serves = _served_kinds(v.get("microseg_cluster_serves"), intent.dialect)
+    intent.cluster_serves_given = v.get("microseg_cluster_serves") is not None
     intent.threat_nets_fallback = v.get("microseg_threat_nets_fallback") or "fail"
     if intent.threat_nets_fallback not in THREAT_NETS_FALLBACKS:
         _fail("microseg_threat_nets_fallback", "must be one of %s, got %r" % (", ".join(THREAT_NETS_FALLBACKS), intent.threat_nets_fallback))

@@ -20,7 +20,7 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils.apply import ap
 from ansible_collections.zerotrust.microseg.plugins.module_utils.errors import GateRefused, MicrosegError
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import merge_flows
 from ansible_collections.zerotrust.microseg.plugins.module_utils import fidelity
-from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import CLUSTER_KINDS, DEFAULT_CLUSTER_SERVES
+from ansible_collections.zerotrust.microseg.plugins.module_utils.intent import CLUSTER_KINDS
 from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import check_dialect, declared_flows, make_plan, observed_flows
 from ansible_collections.zerotrust.microseg.plugins.module_utils.tags import PHASES
 from ansible_collections.zerotrust.microseg.plugins.module_utils.reconcile import coverage, reconcile, skipped_warnings, with_skipped, write_report
@@ -46,7 +46,7 @@ def adopt_served_kinds(intent, target, host):
     """Tell the renderers (which never read a target) what the cluster serves: ``intent.cluster_serves`` and ``served_by``.
 
     The directory target has no API server: ``microseg_cluster_serves`` says. On the cluster target discovery says, and wins
-    over the variable; a value other than the default that discovery contradicts is warned about (the default is no claim).
+    over the variable; a value set that discovery contradicts is warned about (an unset one claims nothing).
     The Calico dialect writes none of these kinds: no discovery. Returns the warnings.
     """
     discover = getattr(target, "served_kinds", None)
@@ -56,7 +56,7 @@ def adopt_served_kinds(intent, target, host):
     served = tuple(sorted(discover(CLUSTER_KINDS)))
     declared = tuple(sorted(intent.cluster_serves))
     warnings = []
-    if declared != tuple(sorted(DEFAULT_CLUSTER_SERVES)) and declared != served:
+    if intent.cluster_serves_given and declared != served:
         warnings.append("microseg_cluster_serves [%s] is not used on the cluster target: discovery at %s finds [%s]"
                         % (", ".join(declared), target.api.host, ", ".join(served)))
     intent.cluster_serves = served

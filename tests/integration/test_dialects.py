@@ -166,9 +166,7 @@ def test_a_hand_written_network_policy_cannot_open_a_guardrail_where_no_loss_say
 # -- through the playbooks ---------------------------------------------------------------------------------------------
 
 def _anp_lab(lab, dialect="kubernetes-anp"):
-    set_lab_variable(lab, "microseg_dialect", dialect)   # microseg_cluster_serves' default is a cluster serving both ANP kinds
-    if dialect == "kubernetes-cnp":
-        set_lab_variable(lab, "microseg_cluster_serves", CNP_SERVED)
+    set_lab_variable(lab, "microseg_dialect", dialect)   # microseg_cluster_serves unset: a cluster serving what the dialect writes
     return lab
 
 
@@ -264,8 +262,9 @@ def test_pruning_finds_the_admin_policies_and_network_policies_of_the_tiers_run(
 
 
 def test_kubernetes_cnp_is_refused_before_anything_is_written_where_cluster_network_policy_is_not_served(lab):
-    """The directory target's default microseg_cluster_serves is a cluster serving the v1alpha1 kinds only."""
+    """A directory target whose microseg_cluster_serves names only the v1alpha1 kinds (a cluster on Calico 3.31, say)."""
     set_lab_variable(lab, "microseg_dialect", "kubernetes-cnp")
+    set_lab_variable(lab, "microseg_cluster_serves", ANP_SERVED)
     before = policy_tree(os.path.join(lab, "cluster"))
     result = run_playbook(lab, "--tags", "deploy")
     assert result.rc != 0

@@ -14,3 +14,9 @@ def render(intent, flows, posture):
     """``(objects, losses)`` of ``intent.dialect`` for ``posture`` (failsafe or enforced): the ``model.Loss`` of every rule
     the dialect could not express exactly."""
     return RENDERERS[intent.dialect].render(intent, flows, posture)
+
+
+def served_by_default(dialect, default):
+    """What ``microseg_cluster_serves`` means when it is not set: a cluster serving what ``dialect`` writes (the renderer's
+    ``SERVED_BY_DEFAULT``), else ``default`` (the v1alpha1 admin kinds, which come together)."""
+    return tuple(getattr(RENDERERS[dialect], "SERVED_BY_DEFAULT", default))

@@ -59,6 +59,10 @@ class ClusterPolicyRenderer(AdminPolicyRenderer):
         return {protocol.lower(): {"destinationPort": {"range": {"start": low, "end": high}}}}
 
 
+# what microseg_cluster_serves means when it is not set (the directory target): a cluster serving this dialect's kind
+SERVED_BY_DEFAULT = (KIND,)
+
+
 def check(intent):
     """Refuse, before anything is rendered or written, an intent for a cluster that does not serve ClusterNetworkPolicy."""
     ClusterPolicyRenderer.check(intent)

@@ -141,8 +141,9 @@ class Discovering:
 
 
 @pytest.mark.parametrize("variable, served, warned", [
-    (None, [], False),                                     # the default claims nothing: discovery says
-    (["BaselineAdminNetworkPolicy", "AdminNetworkPolicy"], ["ClusterNetworkPolicy"], False),   # the default written out: no claim
+    (None, [], False),                                     # unset claims nothing: discovery says
+    (None, ["ClusterNetworkPolicy"], False),
+    (["AdminNetworkPolicy"], ["AdminNetworkPolicy"], False),   # a value discovery confirms
     ([], ["AdminNetworkPolicy"], True),                    # an explicit value discovery contradicts is warned about
     (["AdminNetworkPolicy", "BaselineAdminNetworkPolicy"], ["BaselineAdminNetworkPolicy", "AdminNetworkPolicy"], False),
 ])

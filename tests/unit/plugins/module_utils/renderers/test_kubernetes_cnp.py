@@ -260,9 +260,13 @@ def test_a_cluster_that_does_not_serve_cluster_network_policy_is_refused(served)
         kubernetes_cnp.check(load_intent(dict(SHOP, microseg_dialect="kubernetes-cnp", microseg_cluster_serves=served)))
 
 
-def test_the_default_cluster_serves_admin_network_policies_only_so_cnp_must_be_named():
-    with pytest.raises(InputError, match="dialect kubernetes-cnp writes ClusterNetworkPolicy"):
-        make_plan(load_intent(dict(SHOP, microseg_dialect="kubernetes-cnp")), "deploy")
+def test_unset_cluster_serves_is_a_cluster_serving_cluster_network_policy_and_one_without_it_is_refused():
+    intent = load_intent(dict(SHOP, microseg_dialect="kubernetes-cnp"))
+    assert intent.cluster_serves == ("ClusterNetworkPolicy",) and not intent.cluster_serves_given
+    assert make_plan(intent, "deploy").objects
+    for served in ([], ["AdminNetworkPolicy", "BaselineAdminNetworkPolicy"]):
+        with pytest.raises(InputError, match="dialect kubernetes-cnp writes ClusterNetworkPolicy"):
+            make_plan(load_intent(dict(SHOP, microseg_dialect="kubernetes-cnp", microseg_cluster_serves=served)), "deploy")
 
 
 # -- losses -----------------------------------------------------------------------------------------------------------
