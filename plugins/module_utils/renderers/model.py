@@ -74,6 +74,7 @@ class Renderer:
         """The labels of an object of ``tier``; a posture object also says which posture it holds."""
         return base_labels(tier, self.posture if posture else None)
 
+
 CHANGES = ("widened", "merged", "dropped")
 ANY = "*"
 
