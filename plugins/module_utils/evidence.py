@@ -27,7 +27,7 @@ from ansible_collections.zerotrust.microseg.plugins.module_utils import service_
 from ansible_collections.zerotrust.microseg.plugins.module_utils.evaluate import namespaces_from_objects, workloads_from_objects
 from ansible_collections.zerotrust.microseg.plugins.module_utils.files import json_text, read_text, write_if_changed
 from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import merge_flows
-from ansible_collections.zerotrust.microseg.plugins.module_utils.pci_isolation import isolation, pci_workloads
+from ansible_collections.zerotrust.microseg.plugins.module_utils.pci_isolation import isolation
 from ansible_collections.zerotrust.microseg.plugins.module_utils.plan import make_plan
 from ansible_collections.zerotrust.microseg.plugins.module_utils.reconcile import coverage, reconcile
 from ansible_collections.zerotrust.microseg.plugins.module_utils.remediation import PolicyView, assess, record_counts
@@ -45,13 +45,12 @@ _DIRECTIONS = (("Ingress", "ingress"), ("Egress", "egress"))
 _OBJECT_KINDS = {"KubernetesNetworkPolicy": ("NetworkPolicy",)}
 
 
-def build(intent, live, phase, declared, observed, logs=None, gate=None, reconciled=None, covered=None, failed=None):
+def build(intent, live, phase, declared, observed, logs=None, gate=None, covered=None, failed=None):
     """The report document of one cluster after ``phase``.
 
     ``live``: identity -> object as the target lists it after the phase (policies and workloads);
     ``declared``: the cluster's declared flows (``plan.declared_flows``); ``observed``: the observed flows
-    (``plan.observed_flows``: tables and flow logs, what worked, CONTRACT §5; a caller may pass the dropped attempts too,
-    ``denied=True``, as remediate judges them); ``reconciled``: the observed flows analyze reconciles (what worked; ``observed`` when None);
+    (``plan.observed_flows``: tables and flow logs, what worked, CONTRACT §5);
     ``logs``: the flow logs read with ``observed``, for rule hits; ``gate``: the enforce gate's outcome
     (``{"proven": n}``, ``{"refused": [...]}`` or ``{"disabled": true}``), None when the phase has no gate;
     ``covered``: ``reconcile.coverage(declared, observed)`` when the caller has it; ``failed``: the message of a phase that
@@ -59,10 +58,6 @@ def build(intent, live, phase, declared, observed, logs=None, gate=None, reconci
     """
     identity = intent.identity_labels
     covered = covered or coverage(declared, observed)
-    if reconciled is None or reconciled is observed:
-        reconciliation = reconcile(declared, observed, identity, covered)
-    else:
-        reconciliation = reconcile(declared, reconciled, identity)
     scope = identify(intent, live, declared)
     workloads = workloads_from_objects(live.values())
     namespaces = namespaces_from_objects(live.values())
@@ -74,7 +69,7 @@ def build(intent, live, phase, declared, observed, logs=None, gate=None, reconci
         "failed": failed,
         "apps": scope["apps"],
         "tenants": [{"name": t.name, "namespaces": list(t.namespaces), "pci": bool(t.pci)} for t in intent.tenants],
-        "reconciliation": reconciliation,
+        "reconciliation": reconcile(declared, observed, identity, covered),
         "namespaces": scope["namespaces"],
         "gate": gate,
         "flows": flow_entries(declared, observed, now, at_enforce, covered),
@@ -105,8 +100,7 @@ def pci_evidence(intent, at_enforce, workloads, declared, observed):
     """``{"workloads", "probe_port", "isolation"}``: the PCI workloads (``namespace/name``), and per workload who may reach it
     and whom it may reach under the enforced set, every other workload of the cluster judged (``pci_isolation``)."""
     rows, probe = isolation(intent, at_enforce.policy_set, workloads, declared, observed)
-    return {"workloads": ["%s/%s" % (w.namespace, w.name) for w in pci_workloads(intent, workloads)], "probe_port": "%d/TCP" % probe if probe else None,
-            "isolation": rows}
+    return {"workloads": [row["workload"] for row in rows], "probe_port": "%d/TCP" % probe if probe else None, "isolation": rows}
 
 
 def policy_tiers(view, live, hits=None):

@@ -43,12 +43,12 @@ def report_links(report_dir, clusters):
 
 
 def summarise(clusters, stopped=""):
-    """``clusters``: ``[(host, status, detail[, page])]`` in inventory order -> the fleet.json document."""
+    """``clusters``: ``[(host, status, detail, page)]`` in inventory order (``page``: ``report_links``'s) -> the fleet.json document."""
     counts = {status: 0 for status in STATUSES}
     entries = []
-    for host, status, detail, *page in clusters:
+    for host, status, detail, page in clusters:
         counts[status] += 1
-        entries.append({"host": host, "status": status, "detail": detail or "", "report": page[0] if page else None})
+        entries.append({"host": host, "status": status, "detail": detail or "", "report": page})
     return {"clusters": entries, "counts": counts, "stopped": stopped}
 
 

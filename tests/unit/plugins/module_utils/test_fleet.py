@@ -33,6 +33,6 @@ def test_links_are_relative_to_the_fleet_page_and_fall_back_to_an_earlier_report
 
 
 def test_a_summary_without_pages_still_renders():
-    summary = summarise([("c1", "unchanged", "")], "")
+    summary = summarise([("c1", "unchanged", "", None)], "")
     assert summary["clusters"] == [{"host": "c1", "status": "unchanged", "detail": "", "report": None}]
     assert "<a " not in render_html(summary)
