@@ -6,6 +6,7 @@ import ipaddress
 import re
 from dataclasses import asdict, dataclass
 
+from ansible_collections.zerotrust.microseg.plugins.module_utils.flows import parse_port
 from ansible_collections.zerotrust.microseg.plugins.module_utils.objects import MANAGED_BY, POSTURE_LABEL, TIER_LABEL
 
 
@@ -165,12 +166,12 @@ def _inside(cidr, name):
 
 
 def _port_range(text):
-    """``443/TCP`` -> ``("TCP", 443, 443)``, ``8000-8080/TCP`` -> ``("TCP", 8000, 8080)``, ``*/TCP`` -> ``("TCP", 1, 65535)``."""
+    """``443/TCP`` -> ``("TCP", 443, 443)``, ``8000-8080/TCP`` -> ``("TCP", 8000, 8080)`` (the flow tables' ``parse_port``),
+    ``*/TCP`` -> ``("TCP", 1, 65535)``; ValueError when it is none of them."""
     ports, _slash, protocol = text.partition("/")
     if ports == ANY:
         return protocol.upper(), 1, 65535
-    low, _dash, high = ports.partition("-")
-    return protocol.upper(), int(low), int(high or low)
+    return parse_port(text)
 
 
 def port_covers(pattern, port):
